@@ -1,0 +1,86 @@
+"""Code availability: repository and project links found in an abstract or given by a source.
+
+Abstracts write links in many shapes: a bare "https://github.com/x/y.", arXiv's "this https URL" escapes,
+LaTeX "\\url{...}", or "github.com/x/y" without a scheme. We keep every link that points at code or a project
+page and say which host it is.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Hosts that hold code (or a paper's project page). Order matters: the first match names the host.
+_HOSTS = (
+    ("github", re.compile(r"(^|\.)github\.com$")),
+    ("github-pages", re.compile(r"\.github\.io$")),
+    ("gitlab", re.compile(r"(^|\.)gitlab\.(com|io)$")),
+    ("huggingface", re.compile(r"(^|\.)(huggingface\.co|hf\.co)$")),
+    ("bitbucket", re.compile(r"(^|\.)bitbucket\.org$")),
+    ("codeberg", re.compile(r"(^|\.)codeberg\.org$")),
+    ("sourceforge", re.compile(r"(^|\.)sourceforge\.net$")),
+    ("gitee", re.compile(r"(^|\.)gitee\.com$")),
+    ("paperswithcode", re.compile(r"(^|\.)paperswithcode\.com$")),
+    ("zenodo", re.compile(r"(^|\.)zenodo\.org$")),
+    ("osf", re.compile(r"(^|\.)osf\.io$")),
+    ("project-page", re.compile(r"^sites\.google\.com$")),
+)
+
+# A URL with a scheme, a \url{...}, or a bare host we know ("github.com/owner/repo").
+_URL = re.compile(
+    r"\\url\{(?P<latex>[^}]+)\}"
+    r"|(?P<full>https?://[^\s<>\"'{}|\\^`\]\)]+)"
+    r"|(?<![\w./@-])(?P<bare>(?:www\.)?(?:github\.com|gitlab\.com|huggingface\.co|bitbucket\.org|[\w-]+\.github\.io)/[^\s<>\"'{}|\\^`\]\)]*)",
+    re.I,
+)
+_TRAILING = ".,;:!?)]}'\""
+
+# Words that, near a link to an unknown host, say the link is the paper's code or project page.
+_PROJECT_WORDS = re.compile(r"\b(code|codes|project page|project website|website|repository|repo|available|released|open[- ]source|demo|models?|data(set)?)\b", re.I)
+
+
+def host_of(url: str) -> str:
+    m = re.match(r"(?:https?://)?([^/:?#]+)", url.strip(), re.I)
+    return m.group(1).lower() if m else ""
+
+
+def classify_host(url: str) -> str:
+    """Name of the code host a URL points at, or "project-page" for another site."""
+    host = host_of(url)
+    for name, pattern in _HOSTS:
+        if pattern.search(host):
+            return name
+    return "project-page"
+
+
+def _clean(url: str) -> str:
+    url = url.strip().rstrip(_TRAILING)
+    # Balanced parentheses inside a URL are part of it; one unmatched closing one is prose.
+    if not re.match(r"https?://", url, re.I):
+        url = "https://" + url
+    return url
+
+
+def find_code_links(text: str | None) -> list[str]:
+    """Links to code or project pages in a text, in order of appearance, without duplicates.
+
+    Links to known code hosts always count; a link to another site counts when the sentence around it
+    speaks of code, a project page, a website or a release (so a dataset DOI or a citation link does not).
+    """
+    if not text:
+        return []
+    found: list[str] = []
+    for m in _URL.finditer(text):
+        raw = m.group("latex") or m.group("full") or m.group("bare")
+        url = _clean(raw)
+        host = host_of(url)
+        if not host or "." not in host:
+            continue
+        if classify_host(url) == "project-page":
+            if host.endswith(("doi.org", "arxiv.org", "creativecommons.org")):
+                continue
+            window = text[max(0, m.start() - 120): m.end() + 40]
+            if not _PROJECT_WORDS.search(window):
+                continue
+        if url not in found:
+            found.append(url)
+    return found
