@@ -12,6 +12,7 @@ Every figure a source states about itself (a reported h-index, a cited-by count)
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 from dataclasses import field as dc_field  # "field" is also a Work attribute (research field)
 from typing import Literal
@@ -46,8 +47,8 @@ class Authorship:
 
 @dataclass
 class Work:
-    keys: list[str]  # every external key, most trusted first ("doi:..." before "openalex:...")
-    title: str
+    keys: list[str]  # every external key; the first names the work when it is new
+    title: str | None  # None only in partial records (an abstract line of a bulk dump)
     provenance: Provenance
     abstract: str | None = None
     publication_date: dt.date | None = None
@@ -111,6 +112,13 @@ class Quarantined:
     origin: str  # file path (and line or member) it came from
     reason: str
     raw: str | None = None  # the raw text, cut to a sane length
+
+
+def author_name_key(name: str) -> str:
+    """Key for an author known only by name (a profile page): accents, case and spacing do not matter."""
+    folded = unicodedata.normalize("NFKD", name)
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return "name:" + " ".join(folded.lower().replace(".", " ").split())
 
 
 Record = Work | Author | Institution | Citation | CodeLink | ReportedFigure | Quarantined

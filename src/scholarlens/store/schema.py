@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS meta (
 -- One row per work. work_id is the first external key the work was seen with ("doi:...", "openalex:W...").
 CREATE TABLE IF NOT EXISTS works (
     work_id VARCHAR PRIMARY KEY,
-    title VARCHAR NOT NULL,
+    title VARCHAR,  -- NULL while only a partial record (an S2AG abstract line) has been seen
     abstract VARCHAR,
     publication_date DATE,
     year INTEGER,
