@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 import duckdb
 import pandas as pd
@@ -200,8 +200,15 @@ def _apply_merges(con: duckdb.DuckDBPyConnection, merges: dict[str, str]) -> Non
             con.execute("DELETE FROM works WHERE work_id = ?", [absorbed])
 
 
-def write_records(con: duckdb.DuckDBPyConnection, records: Iterable[Record]) -> WriteSummary:
-    """Write one batch of records in one transaction: all of it lands, or none of it."""
+def write_records(
+    con: duckdb.DuckDBPyConnection,
+    records: Iterable[Record],
+    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> WriteSummary:
+    """Write one batch of records in one transaction: all of it lands, or none of it.
+
+    ``before_commit`` runs inside the same transaction (the pipeline marks a file done there, so a file is
+    either fully written and marked, or neither)."""
     records = list(records)
     summary = WriteSummary()
     for r in records:
@@ -220,6 +227,8 @@ def write_records(con: duckdb.DuckDBPyConnection, records: Iterable[Record]) -> 
     con.execute("BEGIN TRANSACTION")
     try:
         _write(con, records, summary)
+        if before_commit is not None:
+            before_commit(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

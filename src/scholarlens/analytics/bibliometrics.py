@@ -1,0 +1,141 @@
+"""Bibliometric indices as SQL over the store: per-work citations and percentiles, per-author h, g, i10, m.
+
+Definitions (standard):
+- citations of a work: the larger of what a source reports and what the store counts from citation edges whose
+  citing work is in the store; unknown (NULL) when no source reports a count and no citing work is in the store.
+- citation percentile: share of works in the same group (category, else field) and year with fewer citations,
+  ties at their average rank (as pandas' rank(pct=True)), 0-100.
+- h-index: the largest h such that h works have at least h citations each.
+- g-index: the largest g such that the g most cited works have together at least g^2 citations (g <= works).
+- i10-index: works with at least 10 citations.
+- m-quotient: h divided by the years since the first publication, counting that year (h / (Y - first + 1)).
+Indices are NULL for an author none of whose works has a known citation count: unknown, never zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+WORK_CITATIONS_SQL = """
+CREATE OR REPLACE TABLE work_citations AS
+WITH resolved AS (
+    -- An edge counts when its citing end is a work in the store; both ends are resolved through work_keys.
+    SELECT DISTINCT citing.work_id AS citing_id, cited.work_id AS cited_id
+    FROM citations c
+    JOIN work_keys citing ON citing.key = c.citing_key
+    JOIN work_keys cited ON cited.key = c.cited_key
+    WHERE citing.work_id <> cited.work_id
+),
+counted AS (
+    SELECT cited_id AS work_id, count(*) AS n FROM resolved GROUP BY cited_id
+),
+base AS (
+    SELECT
+        w.work_id,
+        coalesce(w.category, w.field) AS grp,
+        w.year,
+        w.cited_by_count AS cited_by_reported,
+        coalesce(c.n, 0) AS cited_by_counted,
+        CASE
+            WHEN w.cited_by_count IS NOT NULL THEN greatest(w.cited_by_count, coalesce(c.n, 0))
+            WHEN c.n IS NOT NULL THEN c.n
+        END AS citations
+    FROM works w LEFT JOIN counted c USING (work_id)
+)
+SELECT
+    *,
+    CASE WHEN citations IS NOT NULL AND grp IS NOT NULL AND year IS NOT NULL THEN
+        100.0 * (rank() OVER g + cume_dist() OVER g * count(*) OVER g) / 2 / count(*) OVER g
+    END AS citation_percentile,
+    count(*) OVER g AS percentile_group_size
+FROM base
+WINDOW g AS (PARTITION BY grp, year, citations IS NOT NULL ORDER BY citations)
+"""
+
+AUTHOR_METRICS_SQL = """
+CREATE OR REPLACE TABLE author_metrics AS
+WITH author_works AS (
+    SELECT DISTINCT a.author_id, a.work_id, wc.citations, w.year
+    FROM authorships a
+    JOIN works w USING (work_id)
+    JOIN work_citations wc USING (work_id)
+),
+ranked AS (
+    SELECT
+        author_id, citations,
+        row_number() OVER (PARTITION BY author_id ORDER BY citations DESC, work_id) AS rn,
+        sum(citations) OVER (PARTITION BY author_id ORDER BY citations DESC, work_id
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running
+    FROM author_works WHERE citations IS NOT NULL
+),
+indices AS (
+    SELECT
+        author_id,
+        coalesce(max(rn) FILTER (WHERE citations >= rn), 0) AS h_index,
+        coalesce(max(rn) FILTER (WHERE running >= rn * rn), 0) AS g_index,
+        count(*) FILTER (WHERE citations >= 10) AS i10_index,
+        sum(citations) AS citations,
+        count(*) AS works_with_citations
+    FROM ranked GROUP BY author_id
+),
+counts AS (
+    SELECT author_id, count(*) AS works_count, min(year) AS first_year
+    FROM author_works GROUP BY author_id
+)
+SELECT
+    c.author_id, c.works_count, c.first_year,
+    i.citations, i.h_index, i.g_index, i.i10_index, coalesce(i.works_with_citations, 0) AS works_with_citations,
+    CASE WHEN i.h_index IS NOT NULL AND c.first_year IS NOT NULL
+         THEN round(i.h_index / greatest(1, $as_of_year - c.first_year + 1), 3) END AS m_quotient
+FROM counts c LEFT JOIN indices i USING (author_id)
+"""
+
+AUTHOR_CITATIONS_BY_YEAR_SQL = """
+CREATE OR REPLACE TABLE author_citations_by_year AS
+WITH per_work AS (
+    -- A source's own yearly counts where it gives them (one source per work-year: the largest) ...
+    SELECT work_id, year, max(cited_by) AS n FROM counts_by_year GROUP BY work_id, year
+),
+from_edges AS (
+    -- ... otherwise citing works in the store, counted in the year they appeared.
+    SELECT cited.work_id, citing_w.year, count(DISTINCT citing.work_id) AS n
+    FROM citations c
+    JOIN work_keys citing ON citing.key = c.citing_key
+    JOIN work_keys cited ON cited.key = c.cited_key
+    JOIN works citing_w ON citing_w.work_id = citing.work_id
+    WHERE citing_w.year IS NOT NULL AND cited.work_id NOT IN (SELECT work_id FROM per_work)
+    GROUP BY cited.work_id, citing_w.year
+),
+yearly AS (SELECT * FROM per_work UNION ALL SELECT * FROM from_edges)
+SELECT a.author_id, y.year, sum(y.n) AS citations
+FROM (SELECT DISTINCT author_id, work_id FROM authorships) a
+JOIN yearly y USING (work_id)
+GROUP BY a.author_id, y.year
+"""
+
+
+def compute_bibliometrics(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None) -> None:
+    """(Re)build work_citations, author_metrics and author_citations_by_year from the store."""
+    year = as_of_year or dt.date.today().year
+    con.execute(WORK_CITATIONS_SQL)
+    con.execute(AUTHOR_METRICS_SQL, {"as_of_year": year})
+    con.execute(AUTHOR_CITATIONS_BY_YEAR_SQL)
+
+
+def h_index(citations: list[int]) -> int:
+    """Reference implementation for checks: the largest h with h values >= h."""
+    ranked = sorted(citations, reverse=True)
+    return sum(1 for i, c in enumerate(ranked, start=1) if c >= i)
+
+
+def g_index(citations: list[int]) -> int:
+    """Reference implementation for checks: the largest g whose top g sum to at least g^2 (g <= len)."""
+    ranked = sorted(citations, reverse=True)
+    total, g = 0, 0
+    for i, c in enumerate(ranked, start=1):
+        total += c
+        if total >= i * i:
+            g = i
+    return g

@@ -1,0 +1,29 @@
+"""analyse(): every analytics table, recomputed from the store in dependency order."""
+
+from __future__ import annotations
+
+import duckdb
+
+from .bibliometrics import compute_bibliometrics
+from .codelinks import find_code_links, classify_host
+
+
+def compute_code_links(con: duckdb.DuckDBPyConnection) -> None:
+    """Find repository links in every abstract (links a source gives are already in code_links)."""
+    rows = con.execute("SELECT work_id, abstract FROM works WHERE abstract IS NOT NULL").fetchall()
+    found = [(wid, url, classify_host(url)) for wid, text in rows for url in find_code_links(text)]
+    if found:
+        con.executemany(
+            "INSERT INTO code_links VALUES (?, ?, ?, 'abstract') ON CONFLICT (work_id, url) DO NOTHING", found
+        )
+
+
+def analyse(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        compute_code_links(con)
+        compute_bibliometrics(con, as_of_year=as_of_year)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise

@@ -1,0 +1,313 @@
+"""The scholarlens command line (Typer + Rich).
+
+Every command reads or writes one store (``--store``, default in the user's data dir). Errors a user can fix
+(a missing file, an unknown author, a bad option) end in one line on stderr and a non-zero exit, no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import webbrowser
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import pipeline
+from ..sources.reader import InputError
+from ..store import StoreError, connect, table_counts
+from ..store import queries
+
+app = typer.Typer(
+    help="Researcher profiles from open scholarly data.\n\nExample: scholarlens demo",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample"
+
+
+class State:
+    store: Optional[Path] = None
+
+
+state = State()
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def main(
+    store: Optional[Path] = typer.Option(None, "--store", "-s", help="DuckDB store file (default: in your user data dir)."),
+) -> None:
+    state.store = store
+
+
+def _open(read_only: bool = False):
+    try:
+        return connect(state.store, read_only=read_only)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}", style="dim"), console=err, transient=True,
+    )
+
+
+def run_build(con, paths: list[Path], quiet: bool = False) -> pipeline.IngestSummary:
+    with _progress() as bar:
+        task = bar.add_task("ingest", total=None, current="")
+
+        def report(done: int, total: int, path: Path) -> None:
+            bar.update(task, completed=done, total=total, current=path.name)
+
+        try:
+            summary = pipeline.ingest(con, paths, progress=None if quiet else report)
+        except InputError as exc:
+            fail(str(exc))
+        bar.update(task, description="analyse", current="bibliometrics, code links")
+        from ..analytics.build import analyse
+
+        analyse(con)
+    return summary
+
+
+def print_summary(summary: pipeline.IngestSummary, con) -> None:
+    table = Table(title="Ingest summary", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("files read", str(summary.files))
+    table.add_row("files already ingested (skipped)", str(summary.files_already_done))
+    for fmt, n in sorted(summary.formats.items()):
+        table.add_row(f"  format {fmt}", str(n))
+    table.add_row("records quarantined", str(summary.quarantined))
+    table.add_row("recognised, not used", str(summary.skipped))
+    for name, n in table_counts(con).items():
+        if name in ("works", "authors", "authorships", "citations", "code_links", "institutions", "reported", "quarantine"):
+            table.add_row(f"rows in {name}", f"{n:,}")
+    console.print(table)
+    if summary.quarantined:
+        err.print(f"[yellow]{summary.quarantined} record(s) quarantined[/]; see `scholarlens quarantine`")
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders: OpenAlex JSON/JSONL(.gz), Semantic Scholar JSON, S2AG JSONL, profile pages."),
+) -> None:
+    """Read files into the store (format detected from content) and refresh the analytics.
+
+    Example: scholarlens --store my.duckdb ingest works.jsonl.gz profiles/
+    """
+    for p in paths:
+        if not p.exists():
+            fail(f"no such file or folder: {p}")
+    con = _open()
+    summary = run_build(con, paths)
+    print_summary(summary, con)
+
+
+@app.command()
+def build() -> None:
+    """Recompute every analytics table from what the store holds.
+
+    Example: scholarlens --store my.duckdb build
+    """
+    con = _open()
+    from ..analytics.build import analyse
+
+    analyse(con)
+    console.print("analytics rebuilt")
+
+
+@app.command()
+def search(query: str = typer.Argument(..., help="Part of a name, or an author id.")) -> None:
+    """Find authors by name.
+
+    Example: scholarlens search turing
+    """
+    con = _open(read_only=True)
+    hits = queries.search_authors(con, query)
+    if not hits:
+        fail(f"no author matches {query!r}")
+    table = Table("id", "name", "works", "h-index", "field")
+    for h in hits:
+        table.add_row(h.id, h.name, str(h.works_count), "—" if h.h_index is None else str(h.h_index), h.field or "")
+    console.print(table)
+
+
+def _figure(fig: dict, fmt: str = "{:,}") -> str:
+    v = fig["value"]
+    if v is None:
+        return "—"
+    text = fmt.format(v)
+    return text if fig["kind"] == "computed" else f"{text}*"
+
+
+@app.command()
+def profile(
+    name: str = typer.Argument(..., help="Author name (or id, from `scholarlens search`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of the page."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Show at most this many paper cards (0: all)."),
+) -> None:
+    """A researcher's profile: header figures and paper cards, newest first.
+
+    Example: scholarlens profile "A. Turing" --json
+    """
+    con = _open(read_only=True)
+    try:
+        author_id = queries.resolve_author(con, name)
+        prof = queries.author_profile(con, author_id)
+    except queries.NotFound as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(prof, default=str, ensure_ascii=False, indent=2))
+        return
+    print_profile(prof, limit or None)
+
+
+def print_profile(prof: dict, limit: int | None) -> None:
+    f = prof["figures"]
+    console.print(f"[bold]{prof['name']}[/]", highlight=False)
+    console.print()
+    console.print(prof["field"] or "")
+    console.print(f"h-index[bold]{_figure(f['h_index'])}[/]")
+    console.print(f"[bold]{_figure(f['works_count'])}[/]papers")
+    console.print(f"[bold]{_figure(f['citations'])}[/]citations")
+    console.print(f"Novelty[bold]{_figure(f['novelty'], '{:.0f}')}%[/]")
+    console.print(f"AI Score[bold]{_figure(f['ai_score'], '{:.0f}')}[/]")
+    if any(fig["kind"] == "reported" for fig in f.values()):
+        console.print("[dim]* reported by the source, not computable from the store[/]")
+    for r in prof["reported"]:
+        if r["agrees"] is False:
+            console.print(f"[yellow]! {r['metric']}: {r['source']} reports {r['value']:,} (as of {r['as_of']}), we compute {r['computed']:,}[/]")
+    console.print()
+    console.print(f"{prof['works_total']} Papers")
+    for w in prof["works"][: limit or None]:
+        console.print()
+        score = f"{w['ai_score']:.1f}" if w["ai_score"] is not None else ""
+        code = "[green]Code[/]" if w["code"] else ""
+        console.print(f"{score}[bold cyan]{w['category'] or ''}[/]{w['date_display'] or ''}{code}", highlight=False)
+        console.print(f"[bold]{w['title'] or '(untitled)'}[/]", highlight=False)
+        console.print()
+        authors = ", ".join(w["authors"][:3])
+        if w["authors_truncated"] or len(w["authors"]) > 3:
+            authors += " et al."
+        if w["affiliation"]:
+            authors += f" · {w['affiliation']}"
+        console.print(authors, highlight=False)
+        details = []
+        if w["citations"] is not None:
+            details.append(f"{w['citations']:,} citations")
+        if w["novelty"] is not None:
+            details.append(f"novelty {w['novelty']:.0f}")
+        if w["code_url"]:
+            details.append(w["code_url"])
+        if details:
+            console.print("[dim]" + " · ".join(details) + "[/]", highlight=False)
+        if w["abstract"]:
+            console.print()
+            console.print(w["abstract"], highlight=False)
+    if limit and prof["works_total"] > limit:
+        console.print(f"\n[dim]… {prof['works_total'] - limit} more (use --limit 0)[/]")
+
+
+@app.command()
+def quarantine(limit: int = typer.Option(50, min=1, help="Rows to show.")) -> None:
+    """Records that could not be read, with their reasons.
+
+    Example: scholarlens --store my.duckdb quarantine
+    """
+    con = _open(read_only=True)
+    rows = con.execute("SELECT origin, reason FROM quarantine ORDER BY first_seen, origin LIMIT ?", [limit]).fetchall()
+    total = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    table = Table("origin", "reason", title=f"{total} quarantined record(s)")
+    for origin, reason in rows:
+        table.add_row(origin, reason)
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve an existing store in the browser (profile, paper and search pages; JSON API under /api).
+
+    Example: scholarlens --store my.duckdb serve --port 8000
+    """
+    _serve(state.store, host, port, open_browser=False)
+
+
+def _serve(store: Optional[Path], host: str, port: int, open_browser: bool) -> None:
+    import uvicorn
+
+    from .web import create_app
+
+    try:
+        web_app = create_app(store)
+    except StoreError as exc:
+        fail(str(exc))
+    url = f"http://{host}:{port}/"
+    console.print(f"serving {store} on [bold]{url}[/] (Ctrl+C to stop)")
+    if open_browser:
+        webbrowser.open(url)
+    uvicorn.run(web_app, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def demo(
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    no_open: bool = typer.Option(False, "--no-open", help="Do not open a browser."),
+) -> None:
+    """Build the bundled real sample into a fresh store and serve it on http://127.0.0.1:8000.
+
+    Example: scholarlens demo --no-open
+    """
+    store = state.store or Path(tempfile.mkdtemp(prefix="scholarlens-demo-")) / "demo.duckdb"
+    if store.exists():
+        store.unlink()
+    con = connect(store)
+    summary = run_build(con, [SAMPLE_DIR])
+    print_summary(summary, con)
+    con.close()
+    _serve(store, host, port, open_browser=not no_open)
+
+
+@app.command()
+def embed(
+    input: Path = typer.Option(..., "--input", "-i", help="JSON Lines with id and text."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write float32 vectors (.npy), rows in input order."),
+    backend: str = typer.Option("default", help="default (CPU, no torch) or minilm (sentence-transformers)."),
+) -> None:
+    """Embed texts with the scholarlens embedder.
+
+    Example: scholarlens embed --input texts.jsonl --output vectors.npy
+    """
+    if not input.exists():
+        fail(f"no such file: {input}")
+    from .. import embed as embedding
+
+    try:
+        n = embedding.embed_jsonl(input, output, backend=backend)
+    except (ValueError, KeyError) as exc:
+        fail(str(exc))
+    console.print(f"wrote {n} vectors to {output}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

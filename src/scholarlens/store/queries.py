@@ -1,0 +1,293 @@
+"""The read queries that serve uses: author search, profiles and works, each number with its provenance.
+
+A profile shows our computed figure where the store can compute it and otherwise the source's reported one,
+and always says which (``figures[metric].kind``); ``reported`` lists every figure a source states beside ours,
+with ``agrees`` false when they differ. Unknown values are None, never invented.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+# Metrics a source may report about an author, and the column of author_metrics we compute for each.
+COMPARABLE = {
+    "h_index": "h_index",
+    "i10_index": "i10_index",
+    "works_count": "works_count",
+    "citations": "citations",
+    "novelty": None,
+    "ai_score": None,
+}
+
+
+class NotFound(LookupError):
+    pass
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0] > 0
+
+
+def display_date(d: dt.date | None, today: dt.date | None = None) -> str | None:
+    """"Nov 10, 2022"; "May 27" in the current year, as the seed page writes dates."""
+    if d is None:
+        return None
+    today = today or dt.date.today()
+    text = f"{d.strftime('%b')} {d.day}"
+    return text if d.year == today.year else f"{text}, {d.year}"
+
+
+@dataclass
+class AuthorHit:
+    id: str
+    name: str
+    works_count: int
+    h_index: int | None
+    field: str | None
+
+
+def search_authors(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) -> list[AuthorHit]:
+    """Authors whose name contains the query (case and accents ignored), or whose id is the query."""
+    q = query.strip()
+    if not q:
+        return []
+    rows = con.execute(
+        """
+        SELECT a.author_id, a.name, coalesce(m.works_count, 0) AS n, m.h_index, a.field
+        FROM authors a LEFT JOIN author_metrics m USING (author_id)
+        WHERE a.author_id = $q
+           OR strip_accents(lower(a.name)) LIKE '%' || strip_accents(lower($q)) || '%'
+        ORDER BY (strip_accents(lower(a.name)) = strip_accents(lower($q))) DESC, n DESC, a.name
+        LIMIT $limit
+        """,
+        {"q": q, "limit": limit},
+    ).fetchall()
+    return [AuthorHit(*r) for r in rows]
+
+
+def resolve_author(con: duckdb.DuckDBPyConnection, name_or_id: str) -> str:
+    """The one author meant: an exact id, else the best name match (exact names first, then most works)."""
+    hits = search_authors(con, name_or_id, limit=1)
+    if not hits:
+        raise NotFound(f"no author matches {name_or_id!r}")
+    return hits[0].id
+
+
+def _reported_figures(con, entity: str, entity_id: str) -> list[dict]:
+    rows = con.execute(
+        "SELECT metric, value, source, source_id, as_of FROM reported WHERE entity = ? AND entity_id = ? ORDER BY metric, source",
+        [entity, entity_id],
+    ).fetchall()
+    return [dict(metric=m, value=v, source=s, source_id=sid, as_of=a) for m, v, s, sid, a in rows]
+
+
+def _num(v):
+    """Integers stay integers in JSON (67, not 67.0)."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return v
+
+
+def author_profile(
+    con: duckdb.DuckDBPyConnection,
+    author_id: str,
+    *,
+    page: int = 1,
+    per_page: int | None = None,
+    today: dt.date | None = None,
+) -> dict:
+    row = con.execute("SELECT author_id, name, orcid, field, source FROM authors WHERE author_id = ?", [author_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no author with id {author_id!r}")
+    _, name, orcid, field, source = row
+    m = con.execute(
+        "SELECT works_count, citations, h_index, g_index, i10_index, m_quotient, first_year, works_with_citations "
+        "FROM author_metrics WHERE author_id = ?",
+        [author_id],
+    ).fetchone()
+    computed = dict(zip(
+        ["works_count", "citations", "h_index", "g_index", "i10_index", "m_quotient", "first_year", "works_with_citations"],
+        m if m else [0, None, None, None, None, None, None, 0],
+    ))
+    works = author_works(con, author_id, today=today)
+    novelty = _author_novelty(con, author_id)
+    if novelty is not None:
+        computed["novelty"] = novelty
+
+    reported = _reported_figures(con, "author", author_id)
+    for r in reported:
+        col = COMPARABLE.get(r["metric"], None)
+        mine = computed.get(col) if col else computed.get(r["metric"])
+        r["value"] = _num(r["value"])
+        r["computed"] = _num(mine)
+        r["agrees"] = None if mine is None else abs(float(mine) - float(r["value"])) < 0.5
+
+    figures: dict[str, dict] = {}
+    basis = f"computed from {computed['works_count']} works in the store ({computed['works_with_citations']} with citation counts)"
+    for metric in ("h_index", "works_count", "citations", "novelty", "ai_score", "g_index", "i10_index", "m_quotient"):
+        mine = computed.get(metric)
+        if mine is not None and not (metric == "works_count" and mine == 0):
+            figures[metric] = {"value": _num(mine), "kind": "computed", "source": "scholarlens", "as_of": dt.date.today().isoformat(), "basis": basis}
+            continue
+        theirs = [r for r in reported if r["metric"] == metric]
+        if theirs:
+            best = max(theirs, key=lambda r: r["as_of"] or "")
+            figures[metric] = {"value": best["value"], "kind": "reported", "source": best["source"], "as_of": best["as_of"],
+                               "basis": f"reported by {best['source']}; not computable from the store"}
+        else:
+            figures[metric] = {"value": None, "kind": None, "source": None, "as_of": None, "basis": "unknown"}
+
+    total = len(works)
+    if per_page:
+        start = (page - 1) * per_page
+        shown = works[start:start + per_page]
+    else:
+        shown = works
+    return {
+        "id": author_id,
+        "name": name,
+        "orcid": orcid,
+        "field": field or _main_category(works),
+        "h_index": figures["h_index"]["value"],
+        "g_index": figures["g_index"]["value"],
+        "i10_index": figures["i10_index"]["value"],
+        "m_quotient": figures["m_quotient"]["value"],
+        "works_count": figures["works_count"]["value"],
+        "citations": figures["citations"]["value"],
+        "novelty": figures["novelty"]["value"],
+        "ai_score": figures["ai_score"]["value"],
+        "figures": figures,
+        "reported": reported,
+        "citations_by_year": [
+            {"year": y, "citations": int(c)}
+            for y, c in con.execute(
+                "SELECT year, citations FROM author_citations_by_year WHERE author_id = ? ORDER BY year", [author_id]
+            ).fetchall()
+        ],
+        "works_total": total,
+        "page": page,
+        "per_page": per_page,
+        "works": shown,
+    }
+
+
+def _main_category(works: list[dict]) -> str | None:
+    counts: dict[str, int] = {}
+    for w in works:
+        if w["category"]:
+            counts[w["category"]] = counts.get(w["category"], 0) + 1
+    return max(counts, key=counts.get) if counts else None
+
+
+def _author_novelty(con, author_id: str) -> float | None:
+    if not _has_table(con, "author_novelty"):
+        return None
+    row = con.execute("SELECT novelty FROM author_novelty WHERE author_id = ?", [author_id]).fetchone()
+    return None if row is None or row[0] is None else round(float(row[0]), 1)
+
+
+def author_works(con: duckdb.DuckDBPyConnection, author_id: str, *, today: dt.date | None = None) -> list[dict]:
+    """The author's works, newest first, as paper cards."""
+    ids = [r[0] for r in con.execute(
+        """SELECT w.work_id FROM authorships a JOIN works w USING (work_id)
+           WHERE a.author_id = ? ORDER BY w.publication_date DESC NULLS LAST, w.year DESC NULLS LAST, w.title""",
+        [author_id],
+    ).fetchall()]
+    return works_by_id(con, ids, owner=author_id, today=today)
+
+
+def work_detail(con: duckdb.DuckDBPyConnection, work_id: str, *, today: dt.date | None = None) -> dict:
+    found = works_by_id(con, [work_id], today=today)
+    if not found:
+        row = con.execute("SELECT work_id FROM work_keys WHERE key = ?", [work_id]).fetchone()
+        if row:
+            found = works_by_id(con, [row[0]], today=today)
+    if not found:
+        raise NotFound(f"no work with id {work_id!r}")
+    work = found[0]
+    work["keys"] = [k for (k,) in con.execute("SELECT key FROM work_keys WHERE work_id = ? ORDER BY key", [work["id"]]).fetchall()]
+    work["sources"] = [
+        dict(source=s, source_id=i, as_of=a)
+        for s, i, a in con.execute("SELECT source, source_id, as_of FROM work_sources WHERE work_id = ? ORDER BY source", [work["id"]]).fetchall()
+    ]
+    work["reported"] = _reported_figures(con, "work", work["id"])
+    return work
+
+
+def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | None = None, today: dt.date | None = None) -> list[dict]:
+    if not ids:
+        return []
+    con.register("_ids", __import__("pandas").DataFrame({"work_id": ids, "ord": range(len(ids))}))
+    try:
+        novelty_cols = "NULL::DOUBLE AS novelty, NULL AS novelty_neighbours"
+        novelty_join = ""
+        if _has_table(con, "work_novelty"):
+            novelty_cols = "n.novelty, n.neighbours AS novelty_neighbours"
+            novelty_join = "LEFT JOIN work_novelty n ON n.work_id = w.work_id"
+        rows = con.execute(
+            f"""
+            SELECT w.work_id, w.title, w.abstract, w.publication_date, w.year, w.category, w.field, w.venue,
+                   w.doi, w.arxiv_id, w.authors_truncated, w.code_badge, w.reported_ai_score,
+                   wc.citations, wc.cited_by_reported, wc.cited_by_counted, wc.citation_percentile,
+                   {novelty_cols},
+                   (SELECT list(url ORDER BY found_in DESC, url) FROM code_links cl WHERE cl.work_id = w.work_id) AS code_urls,
+                   (SELECT list(coalesce(a.raw_name, au.name) ORDER BY a.position NULLS LAST, a.author_id)
+                      FROM authorships a JOIN authors au USING (author_id)
+                      WHERE a.work_id = w.work_id AND a.position IS NOT NULL) AS authors,
+                   (SELECT list(DISTINCT i.name) FROM authorship_institutions ai JOIN institutions i USING (institution_id)
+                      WHERE ai.work_id = w.work_id AND ai.author_id = $owner) AS owner_affiliations,
+                   (SELECT string_agg(DISTINCT source, ', ') FROM work_sources s WHERE s.work_id = w.work_id) AS sources,
+                   (SELECT max(as_of) FROM work_sources s WHERE s.work_id = w.work_id) AS as_of
+            FROM _ids JOIN works w USING (work_id)
+            LEFT JOIN work_citations wc ON wc.work_id = w.work_id
+            {novelty_join}
+            ORDER BY _ids.ord
+            """,
+            {"owner": owner or ""},
+        ).fetchall()
+    finally:
+        con.unregister("_ids")
+    cols = ["id", "title", "abstract", "date", "year", "category", "field", "venue", "doi", "arxiv_id",
+            "authors_truncated", "code_badge", "reported_ai_score", "citations", "cited_by_reported",
+            "cited_by_counted", "citation_percentile", "novelty", "novelty_neighbours", "code_urls", "authors",
+            "affiliations", "sources", "as_of"]
+    out = []
+    for r in rows:
+        w = dict(zip(cols, r))
+        code_urls = w.pop("code_urls") or []
+        badge = w.pop("code_badge")
+        reported_score = w.pop("reported_ai_score")
+        out.append({
+            "id": w["id"],
+            "title": w["title"],
+            "date": w["date"].isoformat() if w["date"] else None,
+            "date_display": display_date(w["date"], today) or (str(w["year"]) if w["year"] else None),
+            "year": w["year"],
+            "category": w["category"],
+            "field": w["field"],
+            "venue": w["venue"] or None,
+            "doi": w["doi"],
+            "arxiv_id": w["arxiv_id"],
+            "code": bool(code_urls) or bool(badge),
+            "code_url": code_urls[0] if code_urls else None,
+            "code_urls": code_urls,
+            "code_basis": "link found" if code_urls else ("badge shown by the source" if badge else None),
+            "ai_score": reported_score,
+            "ai_score_kind": "reported" if reported_score is not None else None,
+            "novelty": None if w["novelty"] is None else round(float(w["novelty"]), 1),
+            "novelty_neighbours": w["novelty_neighbours"],
+            "citations": w["citations"],
+            "cited_by_reported": w["cited_by_reported"],
+            "cited_by_counted": w["cited_by_counted"],
+            "citation_percentile": None if w["citation_percentile"] is None else round(float(w["citation_percentile"]), 1),
+            "authors": w["authors"] or [],
+            "authors_truncated": bool(w["authors_truncated"]),
+            "affiliation": ", ".join(sorted(w["affiliations"])) if w["affiliations"] else None,
+            "abstract": w["abstract"],
+            "sources": w["sources"],
+            "as_of": w["as_of"],
+        })
+    return out
