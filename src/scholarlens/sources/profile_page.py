@@ -272,7 +272,10 @@ def parse_profile_page(text: str, origin: str, page_year: int | None = None) -> 
             while i < len(blocks) and not _CARD_HEADER.fullmatch(blocks[i][0]):
                 stray.append(blocks[i])
                 i += 1
-            reason = "card header without a title line" if m else f"no card header (expected e.g. 'CVNov 10, 2022Code'), found {block[0][:60]!r}"
+            if m:
+                reason = "card header without a title line"
+            else:
+                reason = f"no card header (expected e.g. 'CVNov 10, 2022Code'), found {block[0][:60]!r}"
             raw = "\n\n".join("\n".join(b) for b in stray)
             unreadable.append(Quarantined(f"{origin}#card {index}", reason, raw[:4000]))
             continue
