@@ -71,7 +71,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, summary: IngestSumma
     def mark_done(c: duckdb.DuckDBPyConnection) -> None:
         c.execute(
             "INSERT INTO ingested_files (sha256, path, format, records, quarantined) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, finished_at = current_timestamp",
+            "ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, finished_at = now()",
             [digest, str(path), report.format, records_seen, quarantined],
         )
 

@@ -2,7 +2,7 @@
 
 Sources turn whatever they read into these records; they never touch the store. Identifiers are
 external keys of the form "scheme:value" (``doi:10.1/x``, ``arxiv:2211.05778``, ``openalex:W2741809807``,
-``s2:649def34...``, ``s2corpus:1234``, ``page:<name>/<n>``). The store maps every key of a work to one
+``s2:649def34...``, ``s2corpus:1234``, ``page:<title-slug>``). The store maps every key of a work to one
 internal work id, so a work seen by two sources (same DOI or arXiv id) is one work carrying both keys.
 
 Every figure a source states about itself (a reported h-index, a cited-by count) travels as a

@@ -149,11 +149,12 @@ def search(query: str = typer.Argument(..., help="Part of a name, or an author i
     console.print(table)
 
 
-def _figure(fig: dict, fmt: str = "{:,}") -> str:
+def _figure(fig: dict, fmt: str = "{:,}", suffix: str = "") -> str:
+    """A header figure as the seed page prints it; a star marks a figure the source reported."""
     v = fig["value"]
     if v is None:
         return "—"
-    text = fmt.format(v)
+    text = fmt.format(v) + suffix
     return text if fig["kind"] == "computed" else f"{text}*"
 
 
@@ -187,7 +188,7 @@ def print_profile(prof: dict, limit: int | None) -> None:
     console.print(f"h-index[bold]{_figure(f['h_index'])}[/]")
     console.print(f"[bold]{_figure(f['works_count'])}[/]papers")
     console.print(f"[bold]{_figure(f['citations'])}[/]citations")
-    console.print(f"Novelty[bold]{_figure(f['novelty'], '{:.0f}')}%[/]")
+    console.print(f"Novelty[bold]{_figure(f['novelty'], '{:.0f}', '%')}[/]")
     console.print(f"AI Score[bold]{_figure(f['ai_score'], '{:.0f}')}[/]")
     if any(fig["kind"] == "reported" for fig in f.values()):
         console.print("[dim]* reported by the source, not computable from the store[/]")
