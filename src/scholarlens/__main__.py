@@ -1,0 +1,3 @@
+from scholarlens.serve.cli import app
+
+app(prog_name="scholarlens")

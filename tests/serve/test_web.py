@@ -1,0 +1,116 @@
+"""The web app over real HTTP: a `scholarlens serve` process, httpx for the API, headless Chromium for pages."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As root in a container, and with a closed network: no sandbox, no background calls home.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(sample_store):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scholarlens.serve.cli", "--store", str(sample_store), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("server did not start: " + proc.stdout.read().decode(errors="replace"))
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_api_profile_and_schema(server):
+    r = httpx.get(server + "/api/profile", params={"name": "A. Turing", "per_page": 5})
+    assert r.status_code == 200
+    prof = r.json()
+    assert prof["name"] == "A. Turing" and prof["h_index"] == 23
+    assert prof["works_total"] == 60 and len(prof["works"]) == 5
+    schema = httpx.get(server + "/openapi.json").json()
+    assert "/api/authors/{author_id}" in schema["paths"] and "/api/profile" in schema["paths"]
+
+
+def test_api_bad_parameters_are_4xx_with_a_message(server):
+    r = httpx.get(server + "/api/authors/" + quote("s2author:2262347", safe=""), params={"page": 0})
+    assert r.status_code == 422 and "greater than or equal to 1" in r.text
+    r = httpx.get(server + "/api/authors/openalex:A0000000")
+    assert r.status_code == 404 and "no author" in r.json()["detail"]
+    r = httpx.get(server + "/api/authors", params={"q": ""})
+    assert r.status_code == 422
+    r = httpx.get(server + "/api/profile", params={"name": "x" * 500})
+    assert r.status_code == 422
+
+
+def test_profile_page_over_http(server):
+    r = httpx.get(server + "/authors/" + quote("name:lewei lu", safe=""))
+    assert r.status_code == 200
+    html = r.text
+    assert "Lewei Lu" in html and "InternImage" not in html  # page 1 holds the 20 newest; InternImage is from 2022
+    assert "page 1 of 3" in html
+    r = httpx.get(server + "/authors/" + quote("name:lewei lu", safe=""), params={"page": 3})
+    assert "InternImage" in r.text
+    r = httpx.get(server + "/authors/" + quote("name:lewei lu", safe=""), params={"page": 9})
+    assert r.status_code == 404
+
+
+def test_source_text_is_escaped(server):
+    r = httpx.get(server + "/search", params={"q": "<script>alert(1)</script>"})
+    assert r.status_code == 200
+    assert "<script>alert(1)</script>" not in r.text and "&lt;script&gt;" in r.text
+
+
+def test_headless_chromium_renders_the_profile(server, artifacts):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        page.goto(server + "/")
+        page.fill("input[name=q]", "lewei")
+        page.click("button[type=submit]")
+        page.click("#results a")
+        page.wait_for_selector("#profile-header")
+        assert page.inner_text("#author-name") == "Lewei Lu"
+        header = page.inner_text("#profile-header")
+        for figure in ("67", "22,636", "56%", "69", "h-index", "papers", "citations"):
+            assert figure in header
+        assert page.locator("#cards article.paper").count() == 20
+        first = page.locator("#cards article.paper").first
+        assert "58.7" in first.inner_text() and "Code" in first.inner_text()
+        tip = page.locator(".figure").first.get_attribute("title")
+        assert "reported" in tip and "profile-page" in tip
+        page.screenshot(path=str(artifacts / "profile-lewei-lu.png"), full_page=False)
+
+        page.goto(server + "/authors/" + quote("s2author:2262347", safe=""))
+        assert "23" in page.inner_text("#profile-header")
+        assert page.locator("#citations-chart rect").count() > 0 or page.locator("#cards article.paper").count() > 0
+        page.screenshot(path=str(artifacts / "profile-turing.png"))
+        browser.close()
+    assert (artifacts / "profile-lewei-lu.png").stat().st_size > 10_000
