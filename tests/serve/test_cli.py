@@ -73,3 +73,15 @@ def test_ingest_reports_quarantine(tmp_path):
     assert "records quarantined" in result.output and "1 record(s) quarantined" in result.output
     result = runner.invoke(app, ["--store", str(tmp_path / "s.duckdb"), "quarantine"])
     assert "malformed JSON" in result.output
+
+
+def test_code_audit_lists_the_badges_without_links(sample_store):
+    result = runner.invoke(app, ["--store", str(sample_store), "code-audit"])
+    assert result.exit_code == 0, result.output
+    assert "6 work(s) with a Code badge and no link" in result.output
+    assert "InternVL3" in result.output
+
+
+def test_demo_refuses_to_overwrite_an_existing_store(sample_store):
+    result = runner.invoke(app, ["--store", str(sample_store), "demo", "--no-open"])
+    assert result.exit_code != 0 and "exists" in result.output

@@ -7,7 +7,6 @@ Every command reads or writes one store (``--store``, default in the user's data
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import webbrowser
 from pathlib import Path
@@ -241,6 +240,25 @@ def quarantine(limit: int = typer.Option(50, min=1, help="Rows to show.")) -> No
     console.print(table)
 
 
+@app.command("code-audit")
+def code_audit() -> None:
+    """Works where the source shows a Code badge but no repository link is known (the source had another lead).
+
+    Example: scholarlens --store my.duckdb code-audit
+    """
+    con = _open(read_only=True)
+    rows = con.execute(
+        """SELECT w.title, w.publication_date, string_agg(DISTINCT s.source, ', ')
+           FROM works w JOIN work_sources s USING (work_id)
+           WHERE w.code_badge AND NOT EXISTS (SELECT 1 FROM code_links c WHERE c.work_id = w.work_id)
+           GROUP BY ALL ORDER BY w.publication_date DESC NULLS LAST, w.title"""
+    ).fetchall()
+    table = Table("title", "date", "source", title=f"{len(rows)} work(s) with a Code badge and no link")
+    for title, date, source in rows:
+        table.add_row(title, str(date or ""), source)
+    console.print(table)
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
@@ -281,7 +299,8 @@ def demo(
     """
     store = state.store or Path(tempfile.mkdtemp(prefix="scholarlens-demo-")) / "demo.duckdb"
     if store.exists():
-        store.unlink()
+        # The demo builds a fresh store; never overwrite one the user may care about.
+        fail(f"{store} exists; the demo builds a fresh store: remove it or pass another --store")
     con = connect(store)
     summary = run_build(con, [SAMPLE_DIR])
     print_summary(summary, con)
