@@ -1,0 +1,354 @@
+"""Reference-combination novelty: Uzzi et al. (2013) and Lee, Walsh and Wang (2015).
+
+Both measures look at the journals a paper cites, two at a time, and ask how usual each journal pair is among
+the papers published in the same year. The definitions follow novelpy 1.4 (the only packaged implementation), so
+that on data where novelpy gives a number, these functions give the same number:
+
+- The universe of a citing year Y is every paper of ``papers`` published in Y. A paper with references
+  r_1..r_n contributes every unordered pair of reference positions (i < j), with multiplicity and including
+  pairs of two references to the same journal (a "self pair"): n(n-1)/2 pairs. Only year Y counts; earlier
+  years play no part (novelpy reads the focal year's co-occurrence matrix alone).
+- Uzzi: the observed count of a journal pair is compared with ``n_shuffles`` randomised copies of year Y. A
+  copy permutes journal labels among all reference positions of year Y that have the same cited year
+  (``ref_year``), so every paper keeps its number of references per cited year and every journal keeps its
+  citations per cited year. z = (observed - mean) / sd, with the population sd (ddof 0) over the copies.
+  A paper's conventionality is the median z of its pairs, its tail novelty the 10th percentile (NumPy's
+  linear interpolation). Low tail novelty means atypical combinations.
+- The random stream is Python's ``random.Random(seed)``, fresh for each citing year, and each copy walks the
+  cited years in the order of a Python ``set`` built from the cited years in reference order, drawing one
+  ``Random.sample`` per cited year: this is novelpy's shuffle, so ``seed=s`` equals novelpy run after
+  ``random.seed(s)`` when novelpy reads the papers of the year sorted by id with references in list order.
+- Lee: commonness of pair (i, j) = N_ij * N_t / (N_i * N_j), with N_ij the pair count in year Y, N_t the number
+  of pairs in year Y and N_i the pairs that involve journal i (a self pair counted once). A paper's score is
+  novelty = -ln(10th percentile of its pairs' commonness).
+
+Where novelpy gives NaN these functions give a number or a null with a reason:
+
+- A pair whose z is undefined (zero sd under the null and observed != mean: typically a pair never formed in
+  any copy) is left out of the paper's distribution and counted in ``n_pairs_excluded``; novelpy lets one such
+  pair turn the whole paper into NaN. A pair with zero sd and observed == mean gets z = 0, as in novelpy.
+- A paper with fewer than ``min_refs`` references (novelpy: more than two, so 3) or fewer than ``min_journals``
+  distinct journals (default 2: a paper whose pairs are all self pairs says nothing about combining journals;
+  novelpy scores it, set ``min_journals=1`` for that) gets null scores and a ``reason``.
+
+Everything runs as whole-array NumPy per citing year; the only Python-level loop is the per-cited-year
+``Random.sample`` that reproduces novelpy's random stream.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["uzzi_novelty", "lee_commonness"]
+
+_NO_REF_YEAR = -(2**62)  # cited-year group for references without a year
+
+
+@dataclass
+class _Year:
+    """Reference positions and their pairs for the papers of one citing year."""
+
+    journal: np.ndarray  # journal code of each reference position
+    ref_year: np.ndarray  # cited year of each position (group of the shuffle)
+    first: np.ndarray  # position of the first reference of each pair
+    second: np.ndarray  # position of the second reference of each pair
+    pair_paper: np.ndarray  # paper (row in the papers table) of each pair
+
+
+@dataclass
+class _Prepared:
+    ids: np.ndarray  # paper ids as given
+    years: np.ndarray  # publication year (float, NaN when missing)
+    n_journals_total: int
+    scored: np.ndarray  # bool per paper: focal and eligible
+    out_rows: np.ndarray  # papers reported, in id order
+    reason: np.ndarray  # object per paper: why it has no score (None when scored)
+    per_year: list[_Year]
+    unknown: np.ndarray  # focal ids that are not in papers
+
+
+def _check(papers: pd.DataFrame, refs: pd.DataFrame) -> None:
+    for name, frame, cols in (("papers", papers, ("id", "year")), ("refs", refs, ("citing", "journal"))):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} lacks column(s) {missing}")
+    if papers["id"].duplicated().any():
+        raise ValueError("papers has duplicate ids")
+
+
+def _pairs_of_runs(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All position pairs (i < j) inside each run of consecutive positions: (first, second, run of the pair)."""
+    starts = np.cumsum(sizes) - sizes
+    slot = np.arange(sizes.sum())
+    partners = np.repeat(starts + sizes, sizes) - 1 - slot  # positions after this one in its run
+    first = np.repeat(slot, partners)
+    offset = np.arange(partners.sum()) - np.repeat(np.cumsum(partners) - partners, partners)
+    second = first + 1 + offset
+    pair_run = np.repeat(np.repeat(np.arange(len(sizes)), sizes), partners)
+    return first, second, pair_run
+
+
+def _prepare(papers, refs, focal_ids, min_refs, min_journals) -> _Prepared:
+    _check(papers, refs)
+    ids = papers["id"].to_numpy()
+    years = pd.to_numeric(papers["year"], errors="coerce").to_numpy(dtype=float)
+    n = len(ids)
+    index = pd.Index(ids)
+
+    focal = np.ones(n, dtype=bool) if focal_ids is None else index.isin(pd.Index(focal_ids).unique())
+    unknown = (
+        np.array([], dtype=ids.dtype)
+        if focal_ids is None
+        else pd.Index(focal_ids).unique().difference(index).to_numpy()
+    )
+
+    # Reference positions of papers in the citing years we need, in (year, id, list position) order.
+    need_years = np.unique(years[focal & ~np.isnan(years)])
+    row = index.get_indexer(refs["citing"])
+    journal_raw = refs["journal"]
+    keep = (row >= 0) & journal_raw.notna().to_numpy()
+    keep[keep] = np.isin(years[row[keep]], need_years)
+    pos = np.flatnonzero(keep)
+    row = row[pos]
+    if "ref_year" in refs.columns:
+        ry = pd.to_numeric(refs["ref_year"], errors="coerce").to_numpy(dtype=float)[pos]
+        ref_year = np.where(np.isnan(ry), _NO_REF_YEAR, np.nan_to_num(ry)).astype(np.int64)
+    else:
+        ref_year = np.zeros(len(pos), dtype=np.int64)  # one group: shuffle within the citing year
+    order = np.lexsort((pos, _sort_key(ids)[row], years[row]))
+    row, ref_year = row[order], ref_year[order]
+    journal, uniques = pd.factorize(journal_raw.to_numpy()[pos][order])
+    journal = journal.astype(np.int64)
+    n_j = len(uniques)
+
+    n_refs = np.bincount(row, minlength=n)
+    distinct = np.unique(row * max(n_j, 1) + journal) // max(n_j, 1)
+    n_distinct = np.bincount(distinct, minlength=n)
+
+    # The first reason that applies is the one reported.
+    reason = np.full(n, None, dtype=object)
+    for bad, why in (
+        (n_distinct < min_journals, f"fewer than {min_journals} distinct journals"),
+        (n_refs < min_refs, f"fewer than {min_refs} references"),
+        (np.isnan(years), "no publication year"),
+    ):
+        reason[bad] = why
+    scored = focal & pd.isna(reason)
+
+    per_year = []
+    bounds = np.flatnonzero(np.diff(years[row])) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(row)]):
+        if hi <= lo:
+            continue
+        r = row[lo:hi]
+        run_starts = np.r_[0, np.flatnonzero(np.diff(r)) + 1]
+        sizes = np.diff(np.r_[run_starts, len(r)])
+        first, second, pair_run = _pairs_of_runs(sizes)
+        per_year.append(_Year(journal[lo:hi], ref_year[lo:hi], first, second, r[run_starts][pair_run]))
+
+    out_rows = np.flatnonzero(focal)
+    out_rows = out_rows[np.argsort(_sort_key(ids)[out_rows], kind="stable")]
+    return _Prepared(ids, years, n_j, scored, out_rows, reason, per_year, unknown)
+
+
+def _sort_key(ids: np.ndarray) -> np.ndarray:
+    """Rank of each id in sorted order (ids may be ints or strings)."""
+    return pd.Index(ids).argsort(kind="stable").argsort(kind="stable")
+
+
+def _pair_keys(journal: np.ndarray, first: np.ndarray, second: np.ndarray, n_j: int) -> np.ndarray:
+    a, b = journal[first], journal[second]
+    return np.minimum(a, b) * n_j + np.maximum(a, b)
+
+
+def _count_in(targets: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """How often each of the sorted unique targets occurs in keys."""
+    at = np.searchsorted(targets, keys)
+    hit = at < len(targets)
+    hit[hit] = targets[at[hit]] == keys[hit]
+    return np.bincount(at[hit], minlength=len(targets))
+
+
+def _shuffled(journal: np.ndarray, ref_year: np.ndarray, rnd: random.Random, groups) -> np.ndarray:
+    """One null copy: journal labels permuted within each cited-year group, in novelpy's draw order."""
+    out = journal.copy()
+    for idx in groups:
+        perm = np.asarray(rnd.sample(range(len(idx)), len(idx)), dtype=np.int64)
+        out[idx] = journal[idx][perm]
+    return out
+
+
+def _group_order(ref_year: np.ndarray) -> list[np.ndarray]:
+    """Positions of each cited year, in the iteration order of a Python set built in reference order."""
+    order = list(set(ref_year.tolist()))
+    sort = np.argsort(ref_year, kind="stable")
+    uniq, starts = np.unique(ref_year[sort], return_index=True)
+    ends = np.r_[starts[1:], len(sort)]
+    where = dict(zip(uniq.tolist(), zip(starts.tolist(), ends.tolist())))
+    return [sort[where[y][0] : where[y][1]] for y in order]
+
+
+def _median_and_quantile(group: np.ndarray, values: np.ndarray, n_groups: int, q: float):
+    """Per group: NumPy's median and linear-interpolated q-quantile, reproduced exactly, without a loop."""
+    order = np.lexsort((values, group))
+    v = values[order]
+    m = np.bincount(group, minlength=n_groups)
+    start = np.cumsum(m) - m
+    med = np.full(n_groups, np.nan)
+    qv = np.full(n_groups, np.nan)
+    ok = m > 0
+    s, mm = start[ok], m[ok]
+    mid = s + mm // 2
+    even = mm % 2 == 0
+    med_ok = v[mid].copy()
+    med_ok[even] = (v[mid[even] - 1] + v[mid[even]]) / 2
+    med[ok] = med_ok
+    virtual = (mm - 1) * q
+    prev = np.floor(virtual)
+    gamma = virtual - prev
+    prev = prev.astype(np.int64)
+    nxt = prev + 1
+    top = virtual >= mm - 1
+    prev[top] = mm[top] - 1
+    nxt[top] = mm[top] - 1
+    a, b = v[s + prev], v[s + nxt.clip(max=mm - 1)]
+    diff = b - a
+    lerp = a + diff * gamma
+    hi = gamma >= 0.5
+    lerp[hi] = b[hi] - diff[hi] * (1 - gamma[hi])
+    qv[ok] = lerp
+    return med, qv, m
+
+
+def _table(prep: _Prepared, columns: dict[str, np.ndarray], counts: dict[str, np.ndarray]) -> pd.DataFrame:
+    rows = prep.out_rows
+    years = prep.years[rows]
+    data = {"id": prep.ids[rows], "year": pd.array(np.where(np.isnan(years), 0, years).astype(np.int64))}
+    data["year"][np.isnan(years)] = pd.NA
+    for name, values in columns.items():
+        data[name] = values[rows]
+    for name, values in counts.items():
+        data[name] = values[rows].astype(np.int64)
+    data["reason"] = prep.reason[rows]
+    out = pd.DataFrame(data)
+    if len(prep.unknown):
+        extra = pd.DataFrame({"id": prep.unknown, "reason": "not in papers"})
+        for name in counts:
+            extra[name] = 0
+        out = pd.concat([out, extra], ignore_index=True)
+    return out
+
+
+def uzzi_novelty(
+    papers: pd.DataFrame,
+    refs: pd.DataFrame,
+    focal_ids=None,
+    *,
+    n_shuffles: int = 20,
+    seed: int = 0,
+    min_refs: int = 3,
+    min_journals: int = 2,
+) -> pd.DataFrame:
+    """Uzzi et al. (2013) conventionality and tail novelty of journal-pair combinations.
+
+    papers: DataFrame[id, year]; refs: DataFrame[citing, journal, ref_year (optional: without it the null
+    shuffles within the whole citing year)], rows in reference-list order. focal_ids: the papers to score
+    (default all); the null always uses every paper of the focal papers' years.
+
+    Returns DataFrame[id, year, conventionality (median z), tail_novelty (10th percentile z), n_pairs (pairs
+    used), n_pairs_excluded (pairs with undefined z), reason (None, or why the scores are null)], one row per
+    focal paper, sorted by id; focal ids missing from papers come last with reason "not in papers".
+    See the module docstring for the exact definitions and how they match novelpy.
+    """
+    if n_shuffles < 2:
+        raise ValueError("n_shuffles must be at least 2 (a single copy has zero variance everywhere)")
+    prep = _prepare(papers, refs, focal_ids, min_refs, min_journals)
+    n = len(prep.ids)
+    conv, tail = np.full(n, np.nan), np.full(n, np.nan)
+    used, excluded = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    n_j = max(prep.n_journals_total, 1)
+
+    for yr in prep.per_year:
+        mine = prep.scored[yr.pair_paper]
+        if not mine.any():
+            continue
+        keys = _pair_keys(yr.journal, yr.first, yr.second, n_j)
+        targets, which = np.unique(keys[mine], return_inverse=True)
+        observed = _count_in(targets, keys)
+
+        rnd = random.Random(seed)
+        groups = _group_order(yr.ref_year)
+        null = np.empty((len(targets), n_shuffles), dtype=np.float64)
+        for s in range(n_shuffles):
+            shuffled = _shuffled(yr.journal, yr.ref_year, rnd, groups)
+            null[:, s] = _count_in(targets, _pair_keys(shuffled, yr.first, yr.second, n_j))
+        mean, sd = null.mean(axis=1), null.std(axis=1)
+
+        diff = observed - mean
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = diff / sd
+        z[diff == 0] = 0.0  # observed equals the null mean: no deviation, whatever the sd
+        z_pair = z[which.ravel()]
+        valid = np.isfinite(z_pair)
+        paper = yr.pair_paper[mine]
+        excluded += np.bincount(paper[~valid], minlength=n)
+        med, q10, m = _median_and_quantile(paper[valid], z_pair[valid], n, 0.1)
+        has = m > 0
+        conv[has], tail[has], used[has] = med[has], q10[has], m[has]
+
+    no_pairs = prep.scored & (used == 0)
+    prep.reason[no_pairs] = "no pair with a defined z-score (zero variance under the null)"
+    return _table(
+        prep,
+        {"conventionality": conv, "tail_novelty": tail},
+        {"n_pairs": used, "n_pairs_excluded": excluded},
+    )
+
+
+def lee_commonness(
+    papers: pd.DataFrame,
+    refs: pd.DataFrame,
+    focal_ids=None,
+    *,
+    min_refs: int = 3,
+    min_journals: int = 2,
+) -> pd.DataFrame:
+    """Lee, Walsh and Wang (2015) commonness of journal-pair combinations.
+
+    Same inputs and table conventions as ``uzzi_novelty``. Returns DataFrame[id, year, commonness_p10 (10th
+    percentile of the paper's pair commonness), novelty (-ln commonness_p10, novelpy's score), n_pairs,
+    reason]. Commonness is always finite and positive for a paper's own pairs, so no pair is ever excluded.
+    """
+    prep = _prepare(papers, refs, focal_ids, min_refs, min_journals)
+    n = len(prep.ids)
+    p10 = np.full(n, np.nan)
+    used = np.zeros(n, np.int64)
+    n_j = max(prep.n_journals_total, 1)
+
+    for yr in prep.per_year:
+        mine = prep.scored[yr.pair_paper]
+        if not mine.any():
+            continue
+        keys = _pair_keys(yr.journal, yr.first, yr.second, n_j)
+        uniq, count = np.unique(keys, return_counts=True)
+        lo, hi = uniq // n_j, uniq % n_j
+        # Pairs that involve each journal; a self pair involves its journal once.
+        involve = np.bincount(lo, weights=count, minlength=n_j) + np.bincount(
+            hi[lo != hi], weights=count[lo != hi], minlength=n_j
+        )
+        involve = involve.astype(np.uint64)
+        total = float(len(keys))
+        # Times the reciprocal rather than divided: the same rounding as novelpy (sparse / dense in SciPy).
+        commonness = (count.astype(np.float64) * total) * (1.0 / (involve[lo] * involve[hi]).astype(np.float64))
+        values = commonness[np.searchsorted(uniq, keys[mine])]
+        _, q10, m = _median_and_quantile(yr.pair_paper[mine], values, n, 0.1)
+        has = m > 0
+        p10[has], used[has] = q10[has], m[has]
+
+    with np.errstate(divide="ignore"):
+        novelty = -np.log(p10)
+    return _table(prep, {"commonness_p10": p10, "novelty": novelty}, {"n_pairs": used})
