@@ -360,6 +360,9 @@ _S2_FIELDS = {
     "Linguistics": "LING",
 }
 
+# S2 is not consistent about case ("Agricultural And Food Sciences" in the Graph API, "and" in the docs).
+_S2_FIELDS_FOLDED = {name.lower(): label for name, label in _S2_FIELDS.items()}
+
 
 def s2_main_field(fields_of_study: list | None, s2_fields: list | None = None) -> str | None:
     """The one field a Semantic Scholar paper is filed under: the first of ``fieldsOfStudy``, else the first
@@ -376,4 +379,4 @@ def category_from_s2(fields_of_study: list | None, s2_fields: list | None = None
     """Label for a Semantic Scholar paper. S2 says only "Computer Science", never which area, so CS papers
     get "CS"; a field we do not know gets no label rather than a wrong one."""
     name = s2_main_field(fields_of_study, s2_fields)
-    return _S2_FIELDS.get(name) if name else None
+    return _S2_FIELDS_FOLDED.get(name.lower()) if name else None
