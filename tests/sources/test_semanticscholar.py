@@ -207,3 +207,23 @@ def test_not_semanticscholar():
     assert not is_semanticscholar(json.loads((SAMPLE.parent / "openalex/works/W2741809807.json").read_text()))
     assert not is_semanticscholar({"corpusid": 1, "title": "an S2AG line"})
     assert list(records_from_semanticscholar({"error": "x"}, "x")) == []
+
+
+@pytest.mark.parametrize("name", ["Dataset.json", "DatasetDiff.json", "Release.json"])
+def test_datasets_api_objects_are_recognised_but_not_used(name):
+    if not (CASSETTES / name).exists():
+        pytest.skip("recorded Datasets API objects not present")
+    raw = json.loads((CASSETTES / name).read_text(encoding="utf-8"))
+    assert semanticscholar_kind(raw) == "dataset"
+    assert list(records_from_semanticscholar(raw, name)) == []
+
+
+def test_empty_page_gives_nothing():
+    (uri, body), = cassette_bodies("test_empty_paginated_results.yaml")
+    assert semanticscholar_kind(body) == "list"
+    assert list(records_from_semanticscholar(body, uri)) == []
+
+
+def test_bad_of_paper_is_refused_at_once():
+    with pytest.raises(ValueError):
+        list(records_from_semanticscholar(load("Reference.json"), "x", of_paper="no idea"))

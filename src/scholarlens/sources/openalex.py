@@ -5,6 +5,10 @@ other OpenAlex entity (sources, concepts, topics, funders, publishers, autocompl
 ``openalex_kind`` but yields nothing, so the caller can report it as "recognised, not used".
 
 Choices worth knowing:
+- Work keys: "openalex:W...", "doi:..." and "arxiv:..." when a location points at arxiv.org (abs or pdf) or
+  the DOI is arXiv's own (10.48550/arXiv.*). We trust OpenAlex's grouping of locations: where it files a
+  different arXiv paper under a work, the store will merge the two.
+- ``as_of`` is the entity's ``updated_date`` (``updated`` in older snapshots).
 - An author's ``counts_by_year`` becomes ReportedFigures "citations_<year>" (citations received that year,
   as OpenAlex counts them), so a profile can chart the source's own yearly figures beside ours.
 - A work's ``fwci`` and ``citation_normalized_percentile.value`` (0..1) travel as reported work figures.
@@ -93,10 +97,11 @@ def openalex_kind(obj) -> str | None:
     items = [r for r in results if isinstance(r, dict)]
     if any("entity_type" in r for r in items):
         return "autocomplete"
+    # db_response_time_ms is OpenAlex's own; it is what marks an empty (or damaged) page as OpenAlex.
     meta = obj.get("meta")
-    if isinstance(meta, dict) and ("db_response_time_ms" in meta or "per_page" in meta or "count" in meta):
+    if isinstance(meta, dict) and "db_response_time_ms" in meta:
         return "list"
-    if items and all(_entity_kind(r.get("id")) for r in items):
+    if any(_entity_kind(r.get("id")) for r in items):
         return "list"
     return None
 

@@ -46,7 +46,7 @@ from ..records import (
 SOURCE = "semanticscholar"
 _RAW_LIMIT = 2000
 _PAGE_KEYS = ("offset", "next", "total", "token")
-_DATASET_KEYS = ("release_id", "datasets", "diffs", "files")
+_NO_ID = "paper without any id"
 # Hosts that only ever hold code or models; archives (Zenodo, OSF) hold papers too, so a PDF there is no code.
 _NOT_CODE = ("project-page", "zenodo", "osf")
 
@@ -97,8 +97,9 @@ def semanticscholar_kind(obj) -> str | None:
         return None
     if any(k in obj for k in _PAGE_KEYS) and set(obj) <= set(_PAGE_KEYS):
         return "list"  # an empty search page: {"total": 0, "offset": 0}
-    if any(k in obj for k in _DATASET_KEYS) and ("README" in obj or "release_id" in obj or "dataset" in obj):
-        return "dataset"
+    if {"release_id", "datasets"} <= obj.keys() or {"name", "README", "files"} <= obj.keys() \
+            or {"dataset", "diffs"} <= obj.keys():
+        return "dataset"  # Datasets API: a release, a dataset's download links, or its diffs
     return None
 
 
@@ -183,6 +184,10 @@ def paper_keys(paper: dict) -> list[str]:
     return keys
 
 
+def _key_value(keys: list[str], scheme: str) -> str | None:
+    return next((k.split(":", 1)[1] for k in keys if k.startswith(scheme + ":")), None)
+
+
 def _authorships(paper: dict) -> list[Authorship]:
     out = []
     for position, a in enumerate(_list(paper, "authors"), start=1):
@@ -204,10 +209,9 @@ def _code_urls(paper: dict) -> list[str]:
 def _paper_work(paper: dict, as_of: str | None) -> Work:
     keys = paper_keys(paper)
     if not keys:
-        raise Unreadable("paper without any id")
+        raise Unreadable(_NO_ID)
     date = _date(paper.get("publicationDate"))
     fields, s2_fields = _list(paper, "fieldsOfStudy"), _list(paper, "s2FieldsOfStudy")
-    ids = _dict(paper, "externalIds")
     venue = (_text(paper, "venue") or _text(_dict(paper, "publicationVenue"), "name")
              or _text(_dict(paper, "journal"), "name"))
     return Work(
@@ -220,32 +224,33 @@ def _paper_work(paper: dict, as_of: str | None) -> Work:
         category=category_from_s2(fields, s2_fields),
         field=s2_main_field(fields, s2_fields),
         venue=venue,
-        doi=ids["DOI"].lower() if isinstance(ids.get("DOI"), str) and ids["DOI"] else None,
-        arxiv_id=ids.get("ArXiv") if isinstance(ids.get("ArXiv"), str) and ids["ArXiv"] else None,
+        doi=_key_value(keys, "doi"),
+        arxiv_id=_key_value(keys, "arxiv"),
         authorships=_authorships(paper),
         cited_by_count=_int(paper, "citationCount"),
         code_urls=_code_urls(paper),
     )
 
 
-def _linked_paper(other: dict, where: str, as_of: str | None, edge: tuple[str | None, str | None],
-                  keep_untitled: bool) -> list[Record]:
-    """One paper at the other end of a citation, with the edge; ``edge`` has None where that paper goes."""
+def _linked_paper(other, where: str, as_of: str | None, focal: str, other_is: str) -> list[Record]:
+    """The paper at the other end of an edge of ``focal`` (``other_is`` "citing" or "cited"), and the edge.
+
+    A citing paper is always kept as a work; a reference only when it has a title, since a bare id adds
+    nothing the edge does not already say."""
     if not isinstance(other, dict):
         return [Quarantined(where, "linked paper is not an object", _raw(other))]
     try:
         work = _paper_work(other, as_of)
-    except Unreadable as exc:
-        what = "citing paper" if edge[0] is None else "reference"
-        reason = f"{what} without any id (S2 could not resolve it)" \
-            if str(exc) == "paper without any id" else f"unreadable Semantic Scholar paper: {exc}"
+    except (Unreadable, KeyError, TypeError, ValueError, AttributeError) as exc:
+        if str(exc) == _NO_ID:
+            reason = f"{'citing paper' if other_is == 'citing' else 'reference'} without any id (S2 could not resolve it)"
+        else:
+            reason = f"unreadable Semantic Scholar paper: {exc}"
         return [Quarantined(where, reason, _raw(other))]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return [Quarantined(where, f"unreadable Semantic Scholar paper: {exc}", _raw(other))]
-    citing, cited = (edge[0] or work.keys[0], edge[1] or work.keys[0])
-    out: list[Record] = [work] if (work.title or keep_untitled) else []
-    out.append(Citation(citing_key=citing, cited_key=cited, source=SOURCE))
-    return out
+    if other_is == "citing":
+        return [work, Citation(citing_key=work.keys[0], cited_key=focal, source=SOURCE)]
+    edge = Citation(citing_key=focal, cited_key=work.keys[0], source=SOURCE)
+    return [work, edge] if work.title else [edge]
 
 
 def _paper_records(paper: dict, origin: str, as_of: str | None) -> list[Record]:
@@ -253,10 +258,9 @@ def _paper_records(paper: dict, origin: str, as_of: str | None) -> list[Record]:
     focal = work.keys[0]
     out: list[Record] = [work]
     for i, citing in enumerate(_list(paper, "citations")):
-        out += _linked_paper(citing, f"{origin}#citations[{i}]", as_of, (None, focal), keep_untitled=True)
+        out += _linked_paper(citing, f"{origin}#citations[{i}]", as_of, focal, "citing")
     for i, cited in enumerate(_list(paper, "references")):
-        # A reference with an id but no title adds nothing but the edge: no empty work for it.
-        linked = _linked_paper(cited, f"{origin}#references[{i}]", as_of, (focal, None), keep_untitled=False)
+        linked = _linked_paper(cited, f"{origin}#references[{i}]", as_of, focal, "cited")
         work.references += [r.cited_key for r in linked if isinstance(r, Citation)]
         out += linked
     return out
@@ -328,9 +332,8 @@ def _edge_records(edge: dict, origin: str, as_of: str | None, of_paper: str | No
             records.append(_paper_work(other, as_of))
         records.append(Quarantined(origin, f"{kind} edge without the other paper's id (pass of_paper)", _raw(edge)))
         return records
-    focal = of_paper_key(of_paper)
-    edge_ends = (None, focal) if kind == "citation" else (focal, None)
-    return _linked_paper(edge.get(side), origin, as_of, edge_ends, keep_untitled=kind == "citation")
+    other_is = "citing" if kind == "citation" else "cited"
+    return _linked_paper(edge.get(side), origin, as_of, of_paper_key(of_paper), other_is)
 
 
 def _one(obj, origin: str, as_of: str | None, of_paper: str | None) -> list[Record]:
