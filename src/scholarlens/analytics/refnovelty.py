@@ -235,8 +235,7 @@ def _median_and_quantile(group: np.ndarray, values: np.ndarray, n_groups: int, q
 def _table(prep: _Prepared, columns: dict[str, np.ndarray], counts: dict[str, np.ndarray]) -> pd.DataFrame:
     rows = prep.out_rows
     years = prep.years[rows]
-    data = {"id": prep.ids[rows], "year": pd.array(np.where(np.isnan(years), 0, years).astype(np.int64))}
-    data["year"][np.isnan(years)] = pd.NA
+    data = {"id": prep.ids[rows], "year": pd.array(years, dtype="Int64")}
     for name, values in columns.items():
         data[name] = values[rows]
     for name, values in counts.items():

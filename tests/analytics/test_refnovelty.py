@@ -1,0 +1,314 @@
+"""Reference-combination novelty (Uzzi 2013, Lee 2015): hand-computed cases, NaN safety, a plain-loop reference
+implementation of novelpy's definitions, order invariance, and equality with novelpy itself when it is installed
+(it pins old pandas/spaCy, so it usually lives in its own environment; the benchmark always checks it)."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import math
+import random
+import types
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scholarlens.analytics import refnovelty
+from scholarlens.analytics.refnovelty import lee_commonness, uzzi_novelty
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _frames(papers: dict[int, int], refs: dict[int, list]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """papers {id: year}; refs {citing: [journal or (journal, ref_year), ...]} in list order."""
+    rows = []
+    for citing, items in refs.items():
+        for item in items:
+            journal, ref_year = item if isinstance(item, tuple) else (item, 2000)
+            rows.append((citing, journal, ref_year))
+    p = pd.DataFrame({"id": list(papers), "year": list(papers.values())})
+    r = pd.DataFrame(rows, columns=["citing", "journal", "ref_year"])
+    return p, r
+
+
+def _row(table: pd.DataFrame, pid) -> pd.Series:
+    return table.set_index("id").loc[pid]
+
+
+# ---------------------------------------------------------------- Lee, by hand
+
+
+def test_lee_hand_computed():
+    # Year 2020 pairs: P1 A-B, A-C, B-C; P2 A-B; P3 A-A, A-C, A-C. N_t = 7.
+    # Counts: AB 2, AC 3, BC 1, AA 1.  N_A = 2 + 3 + 1 (self pair once) = 6, N_B = 3, N_C = 4.
+    # Commonness: AB 2*7/18 = 7/9, AC 3*7/24 = 7/8, BC 7/12, AA 7/36.
+    papers, refs = _frames(
+        {1: 2020, 2: 2020, 3: 2020, 4: 2021},
+        {1: ["A", "B", "C"], 2: ["A", "B"], 3: ["A", "A", "C"], 4: ["A", "A", "A"]},
+    )
+    out = lee_commonness(papers, refs)
+    # P1 sorted [7/12, 7/9, 7/8]: 10th percentile at position 0.2.
+    p1 = 7 / 12 + 0.2 * (7 / 9 - 7 / 12)
+    assert _row(out, 1)["commonness_p10"] == pytest.approx(p1, rel=1e-12)
+    assert _row(out, 1)["novelty"] == pytest.approx(-math.log(p1), rel=1e-12)
+    assert _row(out, 1)["n_pairs"] == 3
+    # P3 sorted [7/36, 7/8, 7/8].
+    assert _row(out, 3)["commonness_p10"] == pytest.approx(7 / 36 + 0.2 * (7 / 8 - 7 / 36), rel=1e-12)
+    # P2 has two references (novelpy needs more than two); P4 cites one journal only.
+    assert pd.isna(_row(out, 2)["novelty"]) and _row(out, 2)["reason"] == "fewer than 3 references"
+    assert pd.isna(_row(out, 4)["novelty"]) and _row(out, 4)["reason"] == "fewer than 2 distinct journals"
+    # Scored as novelpy does (min_journals=1): 2021 holds only A-A pairs, commonness 3*3/(3*3) = 1.
+    assert _row(lee_commonness(papers, refs, min_journals=1), 4)["novelty"] == 0.0
+
+
+# ---------------------------------------------------------------- Uzzi, by hand with a scripted null
+
+
+class _Scripted:
+    """Stands in for random.Random: sample() returns scripted permutations, one per call."""
+
+    def __init__(self, perms):
+        self.perms = list(perms)
+
+    def sample(self, population, k):
+        perm = self.perms.pop(0)
+        assert len(perm) == k == len(population)
+        return [population[i] for i in perm]
+
+
+def test_uzzi_hand_computed_with_scripted_null(monkeypatch):
+    # One citing year, one cited year (one shuffle group). Positions 0..6 hold A B C | A D | C D.
+    papers, refs = _frames({1: 2020, 2: 2020, 3: 2020}, {1: ["A", "B", "C"], 2: ["A", "D"], 3: ["C", "D"]})
+    reverse = [6, 5, 4, 3, 2, 1, 0]  # -> D C D | A C | B A : CD 2, DD 1, AC 1, AB 1
+    mix = [0, 3, 1, 2, 4, 5, 6]  # -> A A B | C D | C D : AA 1, AB 2, CD 2
+    script = _Scripted([reverse, mix, reverse])
+    monkeypatch.setattr(refnovelty, "random", types.SimpleNamespace(Random=lambda seed: script))
+    out = uzzi_novelty(papers, refs, n_shuffles=3, min_refs=2)
+    # Null counts over the three copies: AB [1,2,1], AC [1,0,1], BC [0,0,0], AD [0,0,0], CD [2,2,2].
+    # sd of [1,2,1] and [1,0,1] is sqrt(2)/3, so AB z = (1 - 4/3) / (sqrt(2)/3) = -1/sqrt(2), AC z = +1/sqrt(2).
+    # BC, AD and CD have zero sd and observed != mean: undefined, left out (novelpy: the paper becomes NaN).
+    p1 = _row(out, 1)
+    assert p1["conventionality"] == pytest.approx(0.0, abs=1e-12)
+    assert p1["tail_novelty"] == pytest.approx(-1 / math.sqrt(2) + 0.1 * math.sqrt(2), rel=1e-12)
+    assert (p1["n_pairs"], p1["n_pairs_excluded"]) == (2, 1)
+    for pid in (2, 3):  # their only pair is undefined
+        assert pd.isna(_row(out, pid)["conventionality"])
+        assert _row(out, pid)["reason"].startswith("no pair with a defined z-score")
+        assert _row(out, pid)["n_pairs_excluded"] == 1
+
+
+def test_uzzi_zero_variance_with_observed_equal_to_mean_is_zero():
+    # Every cited-year group holds a single journal, so each copy equals the data: sd 0 and observed == mean.
+    papers, refs = _frames({1: 2020, 2: 2020}, {1: [("A", 1), ("B", 2), ("C", 3)], 2: [("A", 1), ("B", 2)]})
+    out = uzzi_novelty(papers, refs, n_shuffles=4, min_refs=2)
+    assert (out["conventionality"] == 0).all() and (out["tail_novelty"] == 0).all()
+    assert (out["n_pairs_excluded"] == 0).all()
+
+
+# ---------------------------------------------------------------- table conventions
+
+
+def test_reasons_and_unknown_focal_ids():
+    papers, refs = _frames(
+        {1: 2020, 2: 2020, 3: 2020, 4: 2020},
+        {1: ["A", "B", "C", "D"], 2: ["B", "C", "D", "A"], 3: ["A"], 4: ["C", "C", "C"]},
+    )
+    out = uzzi_novelty(papers, refs, focal_ids=[4, 3, 1, 99])
+    assert out["id"].tolist() == [1, 3, 4, 99]
+    assert out["reason"].tolist()[1:] == [
+        "fewer than 3 references",
+        "fewer than 2 distinct journals",
+        "not in papers",
+    ]
+    assert list(out.columns) == [
+        "id", "year", "conventionality", "tail_novelty", "n_pairs", "n_pairs_excluded", "reason",
+    ]
+    assert list(lee_commonness(papers, refs).columns) == [
+        "id", "year", "commonness_p10", "novelty", "n_pairs", "reason",
+    ]
+
+
+def test_focal_subset_uses_the_whole_year_as_null():
+    papers, refs = _random_data(np.random.default_rng(3), n_papers=40, n_journals=6)
+    full = uzzi_novelty(papers, refs, n_shuffles=5, seed=2).set_index("id")
+    some = papers["id"].iloc[::3].tolist()
+    part = uzzi_novelty(papers, refs, focal_ids=some, n_shuffles=5, seed=2).set_index("id")
+    pd.testing.assert_frame_equal(part, full.loc[sorted(some)])
+
+
+def test_bad_input():
+    papers, refs = _frames({1: 2020}, {1: ["A", "B", "C"]})
+    with pytest.raises(ValueError):
+        uzzi_novelty(papers, refs, n_shuffles=1)
+    with pytest.raises(ValueError):
+        uzzi_novelty(papers, refs.drop(columns="journal"))
+    with pytest.raises(ValueError):
+        lee_commonness(pd.concat([papers, papers]), refs)
+    with pytest.raises(ValueError):
+        uzzi_novelty(papers, refs, rng="mt")
+
+
+def test_missing_values_are_handled():
+    papers = pd.DataFrame({"id": [1, 2], "year": [2020, None]})
+    refs = pd.DataFrame(
+        {"citing": [1, 1, 1, 1, 2, 2, 2], "journal": ["A", None, "B", "C", "A", "B", "C"],
+         "ref_year": [2019, 2018, None, 2019, 2019, 2019, 2019]}
+    )
+    out = uzzi_novelty(papers, refs, n_shuffles=3)
+    assert _row(out, 2)["reason"] == "no publication year"
+    assert _row(out, 1)["n_pairs"] + _row(out, 1)["n_pairs_excluded"] == 3  # the null-journal row is dropped
+    lee = lee_commonness(papers, refs)
+    assert np.isfinite(_row(lee, 1)["novelty"])
+
+
+def test_without_ref_year_shuffles_within_the_citing_year():
+    papers, refs = _random_data(np.random.default_rng(5), n_papers=30, n_journals=5)
+    out = uzzi_novelty(papers, refs.drop(columns="ref_year"), n_shuffles=5)
+    assert out["reason"].isna().sum() > 0
+
+
+# ---------------------------------------------------------------- a plain-loop reference of novelpy's rules
+
+
+def _random_data(rng, n_papers=12, n_journals=5, years=(2020, 2021), ref_years=(2018, 2019)):
+    papers = {int(i): int(rng.choice(years)) for i in rng.permutation(np.arange(1, n_papers + 1))}
+    refs = {
+        pid: [(f"J{rng.integers(n_journals)}", int(rng.choice(ref_years))) for _ in range(rng.integers(0, 7))]
+        for pid in papers
+    }
+    return _frames(papers, refs)
+
+
+def _reference(papers, refs, seed, n_shuffles):
+    """novelpy's Uzzi and Lee written as plain loops (papers of a year in id order, references in list order)."""
+    uzzi, lee = {}, {}
+    lists = {c: list(zip(g["journal"], g["ref_year"])) for c, g in refs.groupby("citing", sort=False)}
+    for year, group in papers.groupby("year"):
+        docs = [(pid, lists.get(pid, [])) for pid in sorted(group["id"])]
+        pairs = {pid: [tuple(sorted(c)) for c in itertools.combinations([j for j, _ in items], 2)] for pid, items in docs}
+        observed = Counter(p for ps in pairs.values() for p in ps)
+        rnd = random.Random(seed)
+        copies = []
+        for _ in range(n_shuffles):
+            slots = [(pid, j, y) for pid, items in docs for j, y in items]
+            labels = [j for _, j, _ in slots]
+            for y in set(s[2] for s in slots):
+                idx = [k for k, s in enumerate(slots) if s[2] == y]
+                for k, j in zip(idx, rnd.sample([labels[k] for k in idx], k=len(idx))):
+                    labels[k] = j
+            per_paper = {}
+            for (pid, _, _), j in zip(slots, labels):
+                per_paper.setdefault(pid, []).append(j)
+            copies.append(Counter(tuple(sorted(c)) for js in per_paper.values() for c in itertools.combinations(js, 2)))
+        total = sum(observed.values())
+        involve = Counter()
+        for (a, b), c in observed.items():
+            involve[a] += c
+            if a != b:
+                involve[b] += c
+        for pid, items in docs:
+            if len(items) < 3 or len({j for j, _ in items}) < 2:
+                continue
+            zs = []
+            for pair in pairs[pid]:
+                counts = [copy[pair] for copy in copies]
+                mean, sd = np.mean(counts), np.std(counts)
+                z = 0.0 if observed[pair] == mean else ((observed[pair] - mean) / sd if sd > 0 else math.nan)
+                if not math.isnan(z):
+                    zs.append(z)
+            uzzi[pid] = (np.median(zs), np.quantile(zs, 0.1)) if zs else (math.nan, math.nan)
+            com = [observed[p] * total * (1.0 / (involve[p[0]] * involve[p[1]])) for p in pairs[pid]]
+            lee[pid] = -np.log(np.quantile(com, 0.1))
+    return uzzi, lee
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), data_seed=st.integers(0, 10_000), n_shuffles=st.integers(2, 6))
+def test_equals_plain_loop_reference(seed, data_seed, n_shuffles):
+    papers, refs = _random_data(np.random.default_rng(data_seed))
+    uzzi, lee = _reference(papers, refs, seed, n_shuffles)
+    got_u = uzzi_novelty(papers, refs, n_shuffles=n_shuffles, seed=seed).set_index("id")
+    got_l = lee_commonness(papers, refs).set_index("id")
+    scored = got_l.index[got_l["reason"].isna()]
+    assert sorted(scored) == sorted(lee)
+    for pid in scored:
+        conv, tail = uzzi[pid]
+        np.testing.assert_array_equal(got_u.loc[pid, ["conventionality", "tail_novelty"]].to_numpy(float), [conv, tail])
+        assert got_l.loc[pid, "novelty"] == lee[pid]  # exact: same arithmetic
+
+
+@settings(max_examples=25, deadline=None)
+@given(data_seed=st.integers(0, 10_000), order_seed=st.integers(0, 10_000), rng=st.sampled_from(["novelpy", "numpy"]))
+def test_row_order_changes_nothing(data_seed, order_seed, rng):
+    papers, refs = _random_data(np.random.default_rng(data_seed), n_papers=15)
+    shuffle = np.random.default_rng(order_seed)
+    papers2 = papers.iloc[shuffle.permutation(len(papers))]
+    # Any interleaving of reference rows that keeps each paper's own list order.
+    refs2 = refs.assign(_k=refs.groupby("citing").cumcount(), _r=shuffle.random(len(refs)))
+    refs2 = refs2.sort_values(["_k", "_r"]).drop(columns=["_k", "_r"])
+    for f, kw in ((uzzi_novelty, {"n_shuffles": 4, "seed": 1, "rng": rng}), (lee_commonness, {})):
+        pd.testing.assert_frame_equal(f(papers, refs, **kw), f(papers2, refs2, **kw))
+
+
+def test_numpy_stream_same_model():
+    # Same null model, different stream: deterministic per seed, and close to novelpy's stream on average.
+    papers, refs = _random_data(np.random.default_rng(11), n_papers=300, n_journals=8, ref_years=(2019,))
+    a = uzzi_novelty(papers, refs, n_shuffles=200, rng="numpy", seed=1)
+    b = uzzi_novelty(papers, refs, n_shuffles=200, rng="numpy", seed=1)
+    c = uzzi_novelty(papers, refs, n_shuffles=200, rng="novelpy", seed=1)
+    pd.testing.assert_frame_equal(a, b)
+    both = a["conventionality"].notna() & c["conventionality"].notna()
+    assert np.corrcoef(a.loc[both, "conventionality"], c.loc[both, "conventionality"])[0, 1] > 0.95
+
+
+# ---------------------------------------------------------------- novelpy itself, where installed
+
+
+def _load_refdata():
+    spec = importlib.util.spec_from_file_location("refdata", ROOT / "benchmarks" / "refdata.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_equals_novelpy(tmp_path, monkeypatch):
+    novelpy = pytest.importorskip("novelpy", reason="novelpy not installed (pip install novelpy scipy==1.13.1)")
+    refdata = _load_refdata()
+    papers, refs = refdata.generate(2_000, 200, n_journals=150, n_fields=5, seed=4)
+    refdata.write_novelpy_json(papers, refs, tmp_path)
+    monkeypatch.chdir(tmp_path)  # novelpy reads and writes relative to the working directory
+    year = int(papers["year"].max())
+    common = dict(id_variable="PMID", year_variable="year", variable="c04_referencelist", sub_variable="item",
+                  collection_name="refs", focal_year=year)
+    novelpy.utils.create_cooc(collection_name="refs", year_var="year", var="c04_referencelist", sub_var="item",
+                              time_window=[year], weighted_network=True, self_loop=True).main()
+    random.seed(9)
+    novelpy.indicators.Uzzi2013(nb_sample=6, **common).get_indicator()
+    novelpy.indicators.Lee2015(**common).get_indicator()
+
+    def result(name):
+        docs = json.loads((tmp_path / f"Result/{name}/c04_referencelist/{year}.json").read_text())
+        return {d["PMID"]: d[f"c04_referencelist_{name}"]["score"] for d in docs}
+
+    theirs_u, theirs_l = result("uzzi"), result("lee")
+    focal = papers.loc[papers["year"] == year, "id"]
+    ours_u = uzzi_novelty(papers, refs, focal, n_shuffles=6, seed=9, min_journals=1).set_index("id")
+    ours_l = lee_commonness(papers, refs, focal, min_journals=1).set_index("id")
+    assert sorted(theirs_u) == sorted(ours_u.index[ours_u["n_pairs"] + ours_u["n_pairs_excluded"] > 0])
+    defined = [pid for pid, s in theirs_u.items() if not math.isnan(s["conventionality"])]
+    nan_there = [pid for pid, s in theirs_u.items() if math.isnan(s["conventionality"])]
+    assert defined and nan_there
+    for pid in defined:
+        assert ours_u.loc[pid, "conventionality"] == theirs_u[pid]["conventionality"]
+        assert ours_u.loc[pid, "tail_novelty"] == theirs_u[pid]["novelty"]
+    # Where novelpy gives NaN, we give a number (or a null with a reason).
+    for pid in nan_there:
+        assert np.isfinite(ours_u.loc[pid, "conventionality"]) or ours_u.loc[pid, "reason"]
+    for pid, s in theirs_l.items():  # same NumPy in one process: bitwise equal
+        assert ours_l.loc[pid, "novelty"] == s["novelty"]
