@@ -47,11 +47,13 @@ base AS (
 SELECT
     *,
     CASE WHEN citations IS NOT NULL AND grp IS NOT NULL AND year IS NOT NULL THEN
-        100.0 * (rank() OVER g + cume_dist() OVER g * count(*) OVER g) / 2 / count(*) OVER g
+        -- average rank of the ties: (first rank + last rank) / 2, over the group size
+        100.0 * (rank() OVER g + cume_dist() OVER g * count(*) OVER whole) / 2 / count(*) OVER whole
     END AS citation_percentile,
-    count(*) OVER g AS percentile_group_size
+    count(*) OVER whole AS percentile_group_size
 FROM base
-WINDOW g AS (PARTITION BY grp, year, citations IS NOT NULL ORDER BY citations)
+WINDOW whole AS (PARTITION BY grp, year, citations IS NOT NULL),
+       g AS (whole ORDER BY citations)
 """
 
 AUTHOR_METRICS_SQL = """
