@@ -87,6 +87,11 @@ def test_citation_percentile_within_category_and_year_matches_pandas_rank(tmp_pa
     assert got == pytest_approx([expected[i] for i in ids])
 
 
+def test_no_percentile_in_a_group_too_small_to_rank(tmp_path):
+    con = _author_store(tmp_path, [0, 7, 3])
+    assert [r[0] for r in con.execute("SELECT citation_percentile FROM work_citations").fetchall()] == [None] * 3
+
+
 def pytest_approx(values):
     import pytest
 

@@ -74,6 +74,8 @@ def test_profile_page_over_http(server):
     html = r.text
     assert "Lewei Lu" in html and "InternImage" not in html  # page 1 holds the 20 newest; InternImage is from 2022
     assert "page 1 of 3" in html
+    # the page reports 79 papers, the store holds 50 of them: both shown, the difference said
+    assert "works count: profile-page reports 79 (as of 2026); computed from the store: 50" in html
     r = httpx.get(server + "/authors/" + quote("name:lewei lu", safe=""), params={"page": 3})
     assert "InternImage" in r.text
     r = httpx.get(server + "/authors/" + quote("name:lewei lu", safe=""), params={"page": 9})

@@ -4,7 +4,8 @@ Definitions (standard):
 - citations of a work: the larger of what a source reports and what the store counts from citation edges whose
   citing work is in the store; unknown (NULL) when no source reports a count and no citing work is in the store.
 - citation percentile: share of works in the same group (category, else field) and year with fewer citations,
-  ties at their average rank (as pandas' rank(pct=True)), 0-100.
+  ties at their average rank (as pandas' rank(pct=True)), 0-100; NULL in a group of fewer than
+  MIN_PERCENTILE_GROUP works with known citations, where a rank says nothing.
 - h-index: the largest h such that h works have at least h citations each.
 - g-index: the largest g such that the g most cited works have together at least g^2 citations (g <= works).
 - i10-index: works with at least 10 citations.
@@ -17,6 +18,8 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+
+MIN_PERCENTILE_GROUP = 5
 
 WORK_CITATIONS_SQL = """
 CREATE OR REPLACE TABLE work_citations AS
@@ -46,7 +49,8 @@ base AS (
 )
 SELECT
     *,
-    CASE WHEN citations IS NOT NULL AND grp IS NOT NULL AND year IS NOT NULL THEN
+    CASE WHEN citations IS NOT NULL AND grp IS NOT NULL AND year IS NOT NULL
+              AND count(*) OVER whole >= $min_group THEN
         -- average rank of the ties: (first rank + last rank) / 2, over the group size
         100.0 * (rank() OVER g + cume_dist() OVER g * count(*) OVER whole) / 2 / count(*) OVER whole
     END AS citation_percentile,
@@ -121,7 +125,7 @@ GROUP BY a.author_id, y.year
 def compute_bibliometrics(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None) -> None:
     """(Re)build work_citations, author_metrics and author_citations_by_year from the store."""
     year = as_of_year or dt.date.today().year
-    con.execute(WORK_CITATIONS_SQL)
+    con.execute(WORK_CITATIONS_SQL, {"min_group": MIN_PERCENTILE_GROUP})
     con.execute(AUTHOR_METRICS_SQL, {"as_of_year": year})
     con.execute(AUTHOR_CITATIONS_BY_YEAR_SQL)
 

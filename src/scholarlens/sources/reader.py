@@ -79,27 +79,38 @@ def _read_text(path: Path) -> tuple[str, Quarantined | None]:
 
 
 def _records_from_object(obj, origin: str, report: FileReport) -> Iterator[Record]:
-    """Send one parsed JSON object to the source that recognises it."""
+    """Send one parsed JSON value to the source that recognises it."""
+    if semanticscholar.semanticscholar_kind(obj) is not None:
+        report.format = "semanticscholar"
+        produced = list(semanticscholar.records_from_semanticscholar(obj, origin))
+        if not produced:
+            report.skipped += 1  # snippets, datasets, an empty page: recognised, nothing to keep
+        yield from produced
+        return
     if isinstance(obj, dict):
         if openalex.is_openalex(obj):
             report.format = "openalex"
             produced = list(openalex.records_from_openalex(obj, origin))
-            if not produced and openalex.openalex_kind(obj) not in ("list",):
-                report.skipped += 1
+            if not produced and openalex.openalex_kind(obj) != "list":
+                report.skipped += 1  # concepts, topics, funders, autocomplete: recognised, not used
             yield from produced
-            return
-        if semanticscholar.is_semanticscholar(obj):
-            report.format = "semanticscholar"
-            yield from semanticscholar.records_from_semanticscholar(obj, origin)
             return
         kind = s2ag.s2ag_kind(obj)
         if kind is not None:
             report.format = f"s2ag-{kind}"
             produced = list(s2ag.records_from_s2ag(obj, origin))
             if not produced:
-                report.skipped += 1
+                report.skipped += 1  # tldrs, paper-ids, venues, embeddings, s2orc
             yield from produced
             return
+    if isinstance(obj, list):
+        # A JSON array of records (not a Semantic Scholar batch answer): each item on its own.
+        for i, item in enumerate(obj):
+            if item is None:
+                report.skipped += 1  # a batch answer's "not found" slot
+                continue
+            yield from _records_from_object(item, f"{origin}#{i}", report)
+        return
     yield Quarantined(origin, "unrecognised record: not OpenAlex, Semantic Scholar or S2AG", json.dumps(obj)[:_RAW_LIMIT])
 
 
@@ -126,11 +137,8 @@ def read_file(path: Path, report: FileReport | None = None) -> Iterator[Record]:
             whole = None
             first_error = exc
         else:
-            objects = whole if isinstance(whole, list) else [whole]
-            for i, obj in enumerate(objects):
-                report.objects += 1
-                where = origin if len(objects) == 1 else f"{origin}#{i}"
-                yield from _records_from_object(obj, where, report)
+            report.objects += len(whole) if isinstance(whole, list) else 1
+            yield from _records_from_object(whole, origin, report)
             return
         lines = [ln for ln in stripped.splitlines()]
         if len(lines) > 1 and lines[0].strip().startswith("{"):

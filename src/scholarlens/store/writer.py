@@ -1,8 +1,9 @@
 """Idempotent writes: records in, rows out, one transaction per batch.
 
 Writing the same records twice leaves the same rows: every table has a primary key and every insert is an
-upsert that fills what was missing and never duplicates. Works are matched on any of their external keys, so
-a work that OpenAlex and Semantic Scholar both report (same DOI or arXiv id) becomes one row carrying both keys.
+upsert that fills what was missing and never duplicates. Works are matched on any of their external keys (each key
+names one work whichever source states it), so a work that OpenAlex and Semantic Scholar both report (same DOI
+or arXiv id), or an S2AG line and a Graph API answer (same corpus id), becomes one row carrying every key.
 """
 
 from __future__ import annotations
@@ -25,10 +26,6 @@ from ..records import (
     ReportedFigure,
     Work,
 )
-
-# Keys whose scheme identifies the same work across sources; other keys are source-local.
-SHARED_SCHEMES = ("doi", "arxiv")
-
 
 def normalize_key(key: str) -> str:
     """Canonical form of an external key, so that 'doi:10.1/ABC' and 'doi:10.1/abc' meet."""
