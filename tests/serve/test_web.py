@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from urllib.parse import quote
 
@@ -24,15 +25,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(sample_store):
+def _start(args: list[str]) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scholarlens.serve.cli", "--store", str(sample_store), "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 30
+    # Output to a file, not a pipe: a full pipe would block the server.
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen([sys.executable, "-m", "scholarlens", *args, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc.log = log
+    return proc, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`scholarlens demo`, as a newcomer runs it: builds the bundled sample into a fresh store and serves it."""
+    store = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    proc, base = _start(["--store", str(store), "demo", "--no-open"])
+    yield from _wait_and_stop(proc, base)
+
+
+def _wait_and_stop(proc: subprocess.Popen, base: str):
+    deadline = time.time() + 120
     while time.time() < deadline:
         try:
             if httpx.get(base + "/healthz", timeout=1).status_code == 200:
@@ -41,10 +52,22 @@ def server(sample_store):
             time.sleep(0.2)
     else:
         proc.kill()
-        raise RuntimeError("server did not start: " + proc.stdout.read().decode(errors="replace"))
+        proc.log.seek(0)
+        raise RuntimeError("server did not start: " + proc.log.read().decode(errors="replace"))
     yield base
     proc.terminate()
     proc.wait(timeout=10)
+
+
+def test_serve_answers_over_an_existing_store(sample_store):
+    proc, base = _start(["--store", str(sample_store), "serve"])
+    stopper = _wait_and_stop(proc, base)
+    next(stopper)
+    try:
+        stats = httpx.get(base + "/api/stats").json()
+        assert stats["works"] > 1000 and stats["quarantine"] > 0
+    finally:
+        next(stopper, None)
 
 
 def test_api_profile_and_schema(server):

@@ -234,7 +234,9 @@ def quarantine(limit: int = typer.Option(50, min=1, help="Rows to show.")) -> No
     con = _open(read_only=True)
     rows = con.execute("SELECT origin, reason FROM quarantine ORDER BY first_seen, origin LIMIT ?", [limit]).fetchall()
     total = con.execute("SELECT count(*) FROM quarantine").fetchone()[0]
-    table = Table("origin", "reason", title=f"{total} quarantined record(s)")
+    table = Table(title=f"{total} quarantined record(s)")
+    table.add_column("origin", overflow="fold", ratio=3)
+    table.add_column("reason", overflow="fold", ratio=2)
     for origin, reason in rows:
         table.add_row(origin, reason)
     console.print(table)
