@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scholarlens.analytics import refnovelty
-from scholarlens.analytics.refnovelty import lee_commonness, uzzi_novelty
+from scholarlens.analytics.refnovelty import lee_commonness, uzzi_novelty, uzzi_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -87,8 +87,9 @@ def test_uzzi_hand_computed_with_scripted_null(monkeypatch):
     papers, refs = _frames({1: 2020, 2: 2020, 3: 2020}, {1: ["A", "B", "C"], 2: ["A", "D"], 3: ["C", "D"]})
     reverse = [6, 5, 4, 3, 2, 1, 0]  # -> D C D | A C | B A : CD 2, DD 1, AC 1, AB 1
     mix = [0, 3, 1, 2, 4, 5, 6]  # -> A A B | C D | C D : AA 1, AB 2, CD 2
-    script = _Scripted([reverse, mix, reverse])
-    monkeypatch.setattr(refnovelty, "random", types.SimpleNamespace(Random=lambda seed: script))
+    monkeypatch.setattr(
+        refnovelty, "random", types.SimpleNamespace(Random=lambda seed: _Scripted([reverse, mix, reverse]))
+    )
     out = uzzi_novelty(papers, refs, n_shuffles=3, min_refs=2)
     # Null counts over the three copies: AB [1,2,1], AC [1,0,1], BC [0,0,0], AD [0,0,0], CD [2,2,2].
     # sd of [1,2,1] and [1,0,1] is sqrt(2)/3, so AB z = (1 - 4/3) / (sqrt(2)/3) = -1/sqrt(2), AC z = +1/sqrt(2).
@@ -101,14 +102,23 @@ def test_uzzi_hand_computed_with_scripted_null(monkeypatch):
         assert pd.isna(_row(out, pid)["conventionality"])
         assert _row(out, pid)["reason"].startswith("no pair with a defined z-score")
         assert _row(out, pid)["n_pairs_excluded"] == 1
+    pairs = uzzi_pairs(papers, refs, n_shuffles=3, min_refs=2).set_index(["journal_a", "journal_b"])
+    assert pairs.index.tolist() == [("A", "B"), ("A", "C"), ("A", "D"), ("B", "C"), ("C", "D")]
+    assert pairs["observed"].tolist() == [1, 1, 1, 1, 1]
+    np.testing.assert_allclose(pairs["null_mean"], [4 / 3, 2 / 3, 0, 0, 2], rtol=1e-12)
+    np.testing.assert_allclose(pairs["null_sd"], [math.sqrt(2) / 3, math.sqrt(2) / 3, 0, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(pairs["z"], [-1 / math.sqrt(2), 1 / math.sqrt(2), np.nan, np.nan, np.nan], rtol=1e-12)
+    assert (pairs["year"] == 2020).all()
 
 
-def test_uzzi_zero_variance_with_observed_equal_to_mean_is_zero():
+def test_uzzi_zero_variance_is_undefined_even_when_observed_equals_mean():
     # Every cited-year group holds a single journal, so each copy equals the data: sd 0 and observed == mean.
+    # novelpy gives NaN there (0 / 0); here the pairs are left out and the papers get a null with a reason.
     papers, refs = _frames({1: 2020, 2: 2020}, {1: [("A", 1), ("B", 2), ("C", 3)], 2: [("A", 1), ("B", 2)]})
     out = uzzi_novelty(papers, refs, n_shuffles=4, min_refs=2)
-    assert (out["conventionality"] == 0).all() and (out["tail_novelty"] == 0).all()
-    assert (out["n_pairs_excluded"] == 0).all()
+    assert out["conventionality"].isna().all() and (out["n_pairs"] == 0).all()
+    assert out["n_pairs_excluded"].tolist() == [3, 1]
+    assert out["reason"].str.startswith("no pair with a defined z-score").all()
 
 
 # ---------------------------------------------------------------- table conventions
@@ -219,7 +229,7 @@ def _reference(papers, refs, seed, n_shuffles):
             for pair in pairs[pid]:
                 counts = [copy[pair] for copy in copies]
                 mean, sd = np.mean(counts), np.std(counts)
-                z = 0.0 if observed[pair] == mean else ((observed[pair] - mean) / sd if sd > 0 else math.nan)
+                z = (observed[pair] - mean) / sd if sd > 0 else math.nan
                 if not math.isnan(z):
                     zs.append(z)
             uzzi[pid] = (np.median(zs), np.quantile(zs, 0.1)) if zs else (math.nan, math.nan)
@@ -310,5 +320,16 @@ def test_equals_novelpy(tmp_path, monkeypatch):
     # Where novelpy gives NaN, we give a number (or a null with a reason).
     for pid in nan_there:
         assert np.isfinite(ours_u.loc[pid, "conventionality"]) or ours_u.loc[pid, "reason"]
+    # Pair level: every journal pair of the year has the same z (NaN where novelpy's is NaN).
+    import pickle
+
+    cooc = tmp_path / "Data/cooc/c04_referencelist/weighted_network_self_loop"
+    index = pickle.loads((cooc / "name2index.p").read_bytes())
+    z_theirs = pickle.loads((tmp_path / f"Data/score/uzzi/c04_referencelist/{year}.p").read_bytes())
+    pairs = uzzi_pairs(papers, refs, focal, n_shuffles=6, seed=9, min_journals=1, min_refs=2)  # every pair
+    theirs_z = np.array([z_theirs[index[a], index[b]] for a, b in zip(pairs["journal_a"], pairs["journal_b"])])
+    np.testing.assert_array_equal(pairs["z"].to_numpy(), theirs_z)
+    observed = pickle.loads((cooc / f"{year}.p").read_bytes())
+    assert observed.nnz == len(pairs)
     for pid, s in theirs_l.items():  # same NumPy in one process: bitwise equal
         assert ours_l.loc[pid, "novelty"] == s["novelty"]

@@ -24,9 +24,9 @@ that on data where novelpy gives a number, these functions give the same number:
 
 Where novelpy gives NaN these functions give a number or a null with a reason:
 
-- A pair whose z is undefined (zero sd under the null and observed != mean: typically a pair never formed in
-  any copy) is left out of the paper's distribution and counted in ``n_pairs_excluded``; novelpy lets one such
-  pair turn the whole paper into NaN. A pair with zero sd and observed == mean gets z = 0, as in novelpy.
+- A pair whose z is undefined (zero sd over the copies: typically a pair that no copy formed, or one that every
+  copy formed equally often) is left out of the paper's distribution and counted in ``n_pairs_excluded``;
+  novelpy lets one such pair turn the whole paper into NaN.
 - A paper with fewer than ``min_refs`` references (novelpy: more than two, so 3) or fewer than ``min_journals``
   distinct journals (default 2: a paper whose pairs are all self pairs says nothing about combining journals;
   novelpy scores it, set ``min_journals=1`` for that) gets null scores and a ``reason``.
@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["uzzi_novelty", "lee_commonness"]
+__all__ = ["uzzi_novelty", "uzzi_pairs", "lee_commonness"]
 
 _NO_REF_YEAR = -(2**62)  # cited-year group for references without a year
 
@@ -64,6 +64,7 @@ class _Prepared:
     ids: np.ndarray  # paper ids as given
     years: np.ndarray  # publication year (float, NaN when missing)
     n_journals_total: int
+    journals: np.ndarray  # journal of each code
     scored: np.ndarray  # bool per paper: focal and eligible
     out_rows: np.ndarray  # papers reported, in id order
     reason: np.ndarray  # object per paper: why it has no score (None when scored)
@@ -121,7 +122,8 @@ def _prepare(papers, refs, focal_ids, min_refs, min_journals) -> _Prepared:
         ref_year = np.zeros(len(pos), dtype=np.int64)  # one group: shuffle within the citing year
     order = np.lexsort((pos, _sort_key(ids)[row], years[row]))
     row, ref_year = row[order], ref_year[order]
-    journal, uniques = pd.factorize(journal_raw.to_numpy()[pos][order])
+    # Sorted codes, so that a pair's lower code is also its alphabetically first journal.
+    journal, uniques = pd.factorize(journal_raw.to_numpy()[pos][order], sort=True)
     journal = journal.astype(np.int64)
     n_j = len(uniques)
 
@@ -152,7 +154,7 @@ def _prepare(papers, refs, focal_ids, min_refs, min_journals) -> _Prepared:
 
     out_rows = np.flatnonzero(focal)
     out_rows = out_rows[np.argsort(_sort_key(ids)[out_rows], kind="stable")]
-    return _Prepared(ids, years, n_j, scored, out_rows, reason, per_year, unknown)
+    return _Prepared(ids, years, n_j, np.asarray(uniques), scored, out_rows, reason, per_year, unknown)
 
 
 def _sort_key(ids: np.ndarray) -> np.ndarray:
@@ -250,41 +252,30 @@ def _table(prep: _Prepared, columns: dict[str, np.ndarray], counts: dict[str, np
     return out
 
 
-def uzzi_novelty(
-    papers: pd.DataFrame,
-    refs: pd.DataFrame,
-    focal_ids=None,
-    *,
-    n_shuffles: int = 20,
-    seed: int = 0,
-    min_refs: int = 3,
-    min_journals: int = 2,
-    rng: str = "novelpy",
-) -> pd.DataFrame:
-    """Uzzi et al. (2013) conventionality and tail novelty of journal-pair combinations.
+@dataclass
+class _PairZ:
+    """Null-model statistics of the journal pairs that focal papers form in one citing year."""
 
-    papers: DataFrame[id, year]; refs: DataFrame[citing, journal, ref_year (optional: without it the null
-    shuffles within the whole citing year)], rows in reference-list order. focal_ids: the papers to score
-    (default all); the null always uses every paper of the focal papers' years.
+    year: float
+    pairs: np.ndarray  # sorted unique pair keys (lo * n_journals + hi)
+    observed: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    z: np.ndarray  # NaN where undefined (zero sd)
+    which: np.ndarray  # for each focal pair position: index into pairs
+    mine: np.ndarray  # mask of the year's pairs that belong to scored papers
 
-    Returns DataFrame[id, year, conventionality (median z), tail_novelty (10th percentile z), n_pairs (pairs
-    used), n_pairs_excluded (pairs with undefined z), reason (None, or why the scores are null)], one row per
-    focal paper, sorted by id; focal ids missing from papers come last with reason "not in papers".
-    rng: "novelpy" draws the copies with Python's random.Random(seed) exactly as novelpy does (equal results);
-    "numpy" draws them with numpy.random.default_rng(seed): the same null model, a different stream, and much
-    faster on large years (Random.sample is a Python loop inside the standard library).
-    See the module docstring for the exact definitions and how they match novelpy.
-    """
+
+def _check_uzzi_args(n_shuffles: int, rng: str) -> None:
     if rng not in ("novelpy", "numpy"):
         raise ValueError('rng must be "novelpy" or "numpy"')
     if n_shuffles < 2:
         raise ValueError("n_shuffles must be at least 2 (a single copy has zero variance everywhere)")
-    prep = _prepare(papers, refs, focal_ids, min_refs, min_journals)
-    n = len(prep.ids)
-    conv, tail = np.full(n, np.nan), np.full(n, np.nan)
-    used, excluded = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    n_j = max(prep.n_journals_total, 1)
 
+
+def _uzzi_years(prep: _Prepared, n_shuffles: int, seed: int, rng: str):
+    """Yield, for each citing year with scored papers, the z-scores of the pairs those papers form."""
+    n_j = max(prep.n_journals_total, 1)
     for yr in prep.per_year:
         mine = prep.scored[yr.pair_paper]
         if not mine.any():
@@ -307,13 +298,49 @@ def uzzi_novelty(
             null[:, s] = _count_in(targets, _pair_keys(shuffled, yr.first, yr.second, n_j))
         mean, sd = null.mean(axis=1), null.std(axis=1)
 
-        diff = observed - mean
+        # Zero sd leaves z undefined (novelpy: NaN, even when observed == mean).
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = diff / sd
-        z[diff == 0] = 0.0  # observed equals the null mean: no deviation, whatever the sd
-        z_pair = z[which.ravel()]
-        valid = np.isfinite(z_pair)
-        paper = yr.pair_paper[mine]
+            z = (observed - mean) / sd
+        z[sd == 0] = np.nan
+        year = prep.years[yr.pair_paper[0]]
+        yield _PairZ(year, targets, observed, mean, sd, z, which.ravel(), mine), yr
+
+
+def uzzi_novelty(
+    papers: pd.DataFrame,
+    refs: pd.DataFrame,
+    focal_ids=None,
+    *,
+    n_shuffles: int = 20,
+    seed: int = 0,
+    min_refs: int = 3,
+    min_journals: int = 2,
+    rng: str = "novelpy",
+) -> pd.DataFrame:
+    """Uzzi et al. (2013) conventionality and tail novelty of journal-pair combinations.
+
+    papers: DataFrame[id, year]; refs: DataFrame[citing, journal, ref_year (optional: without it the null
+    shuffles within the whole citing year)], rows in reference-list order. focal_ids: the papers to score
+    (default all); the null always uses every paper of the focal papers' years.
+
+    Returns DataFrame[id, year, conventionality (median z), tail_novelty (10th percentile z), n_pairs (pairs
+    used), n_pairs_excluded (pairs with undefined z), reason (None, or why the scores are null)], one row per
+    focal paper, sorted by id; focal ids missing from papers come last with reason "not in papers".
+    rng: "novelpy" draws the copies with Python's random.Random(seed) exactly as novelpy does (equal results);
+    "numpy" draws them with numpy.random.default_rng(seed): the same null model, a different stream, and
+    faster on large years (Random.sample is a Python loop inside the standard library).
+    See the module docstring for the exact definitions and how they match novelpy.
+    """
+    _check_uzzi_args(n_shuffles, rng)
+    prep = _prepare(papers, refs, focal_ids, min_refs, min_journals)
+    n = len(prep.ids)
+    conv, tail = np.full(n, np.nan), np.full(n, np.nan)
+    used, excluded = np.zeros(n, np.int64), np.zeros(n, np.int64)
+
+    for pz, yr in _uzzi_years(prep, n_shuffles, seed, rng):
+        z_pair = pz.z[pz.which]
+        valid = ~np.isnan(z_pair)
+        paper = yr.pair_paper[pz.mine]
         excluded += np.bincount(paper[~valid], minlength=n)
         med, q10, m = _median_and_quantile(paper[valid], z_pair[valid], n, 0.1)
         has = m > 0
@@ -326,6 +353,48 @@ def uzzi_novelty(
         {"conventionality": conv, "tail_novelty": tail},
         {"n_pairs": used, "n_pairs_excluded": excluded},
     )
+
+
+def uzzi_pairs(
+    papers: pd.DataFrame,
+    refs: pd.DataFrame,
+    focal_ids=None,
+    *,
+    n_shuffles: int = 20,
+    seed: int = 0,
+    min_refs: int = 3,
+    min_journals: int = 2,
+    rng: str = "novelpy",
+) -> pd.DataFrame:
+    """The journal pairs behind ``uzzi_novelty``: what makes a paper conventional or atypical.
+
+    Same arguments (and the same random copies, so the same z) as ``uzzi_novelty``. Returns one row per citing
+    year and journal pair formed by a scored focal paper: DataFrame[year, journal_a, journal_b (journal_a <=
+    journal_b), observed (pair count in the year), null_mean, null_sd, z (NaN where undefined: zero sd)],
+    sorted by year, journal_a, journal_b.
+    """
+    _check_uzzi_args(n_shuffles, rng)
+    prep = _prepare(papers, refs, focal_ids, min_refs, min_journals)
+    n_j = max(prep.n_journals_total, 1)
+    parts = []
+    for pz, _ in _uzzi_years(prep, n_shuffles, seed, rng):
+        parts.append(
+            pd.DataFrame(
+                {
+                    "year": np.full(len(pz.pairs), pz.year),
+                    "journal_a": prep.journals[pz.pairs // n_j],
+                    "journal_b": prep.journals[pz.pairs % n_j],
+                    "observed": pz.observed.astype(np.int64),
+                    "null_mean": pz.mean,
+                    "null_sd": pz.sd,
+                    "z": pz.z,
+                }
+            )
+        )
+    cols = ["year", "journal_a", "journal_b", "observed", "null_mean", "null_sd", "z"]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    out["year"] = out["year"].astype("int64")
+    return out
 
 
 def lee_commonness(
