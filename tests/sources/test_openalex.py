@@ -14,7 +14,7 @@ from scholarlens.store import connect, table_counts, write_records
 
 SAMPLE = Path(scholarlens.__file__).parent / "sample" / "openalex"
 # The full recorded set (concepts, topics, funders, autocomplete) lives beside the project, not in the wheel.
-SHARED = Path("/work/shared/datasets/openalex_api_responses")
+SHARED = Path(__file__).resolve().parents[1] / "data" / "openalex_other"
 AUTHOR_WORKS = SAMPLE / "works/queries/filter__3D__authorships.author.id__3A__A5017898742__26__per_page__3D__50.json"
 WORKS_PAGE = SAMPLE / "works/queries/page__3D__1__26__per_page__3D__50.json"
 EMPTY_PAGE = SAMPLE / "works/queries/filter__3D__cites__3A__W3209445140__26__page__3D__1__26__per_page__3D__50.json"
@@ -156,7 +156,6 @@ def test_kinds_of_the_sample():
     assert not is_openalex({"results": []}) and not is_openalex([1, 2])
 
 
-@pytest.mark.skipif(not SHARED.exists(), reason="shared OpenAlex recordings not present")
 @pytest.mark.parametrize("path, kind", [
     ("concepts/C41008148.json", "concept"),
     ("topics/T10232.json", "topic"),

@@ -14,7 +14,7 @@ from scholarlens.sources.s2ag import records_from_s2ag, s2ag_kind
 from scholarlens.store import connect, write_records
 
 SAMPLE = Path(scholarlens.__file__).parent / "sample" / "s2ag"
-SHARED = Path("/work/shared/datasets/s2ag_samples")  # also has embeddings and s2orc
+EXTRA = Path(__file__).resolve().parents[1] / "data" / "s2ag_extra"  # the embeddings and s2orc samples
 PRODUCES = {"papers": Work, "authors": Author, "abstracts": Work}
 
 
@@ -29,10 +29,7 @@ def of_type(records, cls):
 
 def sample_files():
     files = sorted(SAMPLE.glob("*/*.jsonl.gz"))
-    if SHARED.exists():
-        have = {f.parent.name for f in files}
-        files += [f for f in sorted(SHARED.glob("*/*.jsonl.gz")) if f.parent.name not in have]
-    return files
+    return files + sorted(EXTRA.glob("*/*.jsonl.gz"))
 
 
 @pytest.mark.parametrize("path", sample_files(), ids=lambda p: p.parent.name)
