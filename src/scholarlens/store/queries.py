@@ -222,11 +222,26 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
         return []
     con.register("_ids", __import__("pandas").DataFrame({"work_id": ids, "ord": range(len(ids))}))
     try:
-        novelty_cols = "NULL::DOUBLE AS novelty, NULL AS novelty_neighbours"
-        novelty_join = ""
-        if _has_table(con, "work_novelty"):
-            novelty_cols = "n.novelty, n.neighbours AS novelty_neighbours"
-            novelty_join = "LEFT JOIN work_novelty n ON n.work_id = w.work_id"
+        # Analytics tables exist once `build` has run; a store that was only ingested still reads.
+        extra_cols, extra_joins = [], []
+        for table, alias, cols, nulls in (
+            ("work_novelty", "n", "n.novelty, n.neighbours AS novelty_neighbours",
+             "NULL::DOUBLE AS novelty, NULL AS novelty_neighbours"),
+            ("work_disruption", "d",
+             "CASE WHEN d.window_closed THEN struct_pack(cd := d.cd, mcd := d.mcd, i := d.i, delta := d.delta) END AS disruption",
+             "NULL AS disruption"),
+            ("work_refnovelty", "r",
+             "CASE WHEN r.work_id IS NOT NULL THEN struct_pack(conventionality := r.conventionality, tail_novelty := r.tail_novelty, "
+             "lee_novelty := r.lee_novelty, n_pairs := r.n_pairs, reason := r.reason) END AS reference_novelty",
+             "NULL AS reference_novelty"),
+        ):
+            if _has_table(con, table):
+                extra_cols.append(cols)
+                extra_joins.append(f"LEFT JOIN {table} {alias} ON {alias}.work_id = w.work_id")
+            else:
+                extra_cols.append(nulls)
+        novelty_cols = ", ".join(extra_cols)
+        novelty_join = "\n".join(extra_joins)
         rows = con.execute(
             f"""
             SELECT w.work_id, w.title, w.abstract, w.publication_date, w.year, w.category, w.field, w.venue,
@@ -252,7 +267,8 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
         con.unregister("_ids")
     cols = ["id", "title", "abstract", "date", "year", "category", "field", "venue", "doi", "arxiv_id",
             "authors_truncated", "code_badge", "reported_ai_score", "citations", "cited_by_reported",
-            "cited_by_counted", "citation_percentile", "novelty", "novelty_neighbours", "code_urls", "authors",
+            "cited_by_counted", "citation_percentile", "novelty", "novelty_neighbours", "disruption",
+            "reference_novelty", "code_urls", "authors",
             "affiliations", "sources", "as_of"]
     out = []
     for r in rows:
@@ -279,6 +295,8 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
             "ai_score_kind": "reported" if reported_score is not None else None,
             "novelty": None if w["novelty"] is None else round(float(w["novelty"]), 1),
             "novelty_neighbours": w["novelty_neighbours"],
+            "disruption": w["disruption"],
+            "reference_novelty": w["reference_novelty"],
             "citations": w["citations"],
             "cited_by_reported": w["cited_by_reported"],
             "cited_by_counted": w["cited_by_counted"],
