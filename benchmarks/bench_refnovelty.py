@@ -38,6 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+DENSE = {"papers": 4_000, "focal": 500, "journals": 60, "fields": 3}  # the equality-only second data set
 
 
 # ---------------------------------------------------------------- measurement helpers (run inside workers)
@@ -113,6 +114,11 @@ def worker(kind: str, data: Path, focal_year: int, shuffles: int, seed: int, rep
             "reason": [None if pd.isna(r) else r for r in table["reason"]],
             **{c: _floats(table[c].tolist()) for c in cols},
         }
+        if kind == "sl-uzzi":  # untimed: z of every pair of the year, for the pair-level check
+            from scholarlens.analytics.refnovelty import uzzi_pairs
+
+            pairs = uzzi_pairs(papers, refs, focal, n_shuffles=shuffles, seed=seed, min_refs=2, min_journals=1)
+            stats["pairs"] = [pairs["journal_a"].tolist(), pairs["journal_b"].tolist(), _floats(pairs["z"].tolist())]
         import numpy
 
         stats["versions"] = {"numpy": numpy.__version__, "pandas": pd.__version__}
@@ -151,6 +157,18 @@ def worker(kind: str, data: Path, focal_year: int, shuffles: int, seed: int, rep
         docs = json.loads(Path(f"Result/{name}/c04_referencelist/{focal_year}.json").read_text())
         scores = [d[f"c04_referencelist_{name}"]["score"] for d in docs]
         stats["result"] = {"id": [d["PMID"] for d in docs], **{k: _floats(s[k] for s in scores) for k in scores[0]}}
+    if kind == "np-uzzi":  # the z of every pair formed in the focal year, from novelpy's own matrices
+        import pickle
+
+        cooc = Path("Data/cooc/c04_referencelist/weighted_network_self_loop")
+        names = pickle.loads((cooc / "index2name.p").read_bytes())
+        observed = pickle.loads((cooc / f"{focal_year}.p").read_bytes()).tocoo()
+        z = pickle.loads(Path(f"Data/score/uzzi/c04_referencelist/{focal_year}.p").read_bytes())
+        stats["pairs"] = [
+            [names[i] for i in observed.row.tolist()],
+            [names[j] for j in observed.col.tolist()],
+            _floats(float(z[i, j]) for i, j in zip(observed.row.tolist(), observed.col.tolist())),
+        ]
     stats["versions"] = {
         "novelpy": "1.4", "numpy": numpy.__version__, "pandas": pandas.__version__, "scipy": scipy.__version__,
     }
@@ -198,6 +216,22 @@ def compare_uzzi(ours: dict, theirs: dict) -> dict:
         "max_abs_diff": diff,
         "nan_in_novelpy": len(nan_there),
         "nan_there_number_here": sum(conv.get(i) is not None for i in nan_there),
+    }
+
+
+def compare_pairs(ours: list, theirs: list) -> dict:
+    mine = {(a, b): z for a, b, z in zip(*ours)}
+    other = {(min(a, b), max(a, b)): z for a, b, z in zip(*theirs)}
+    common = set(mine) & set(other)
+    defined = [k for k in common if other[k] is not None]
+    return {
+        "pairs_novelpy": len(other),
+        "pairs_here": len(mine),
+        "same_pairs": set(mine) == set(other),
+        "defined": len(defined),
+        "equal_bitwise": sum(mine[k] == other[k] for k in defined),
+        "undefined_both": sum(mine[k] is None and other[k] is None for k in common),
+        "undefined_novelpy": sum(other[k] is None for k in common),
     }
 
 
@@ -256,18 +290,36 @@ def main() -> None:
     for kind in ("sl-uzzi", "sl-uzzi-default", "sl-lee", "sl-uzzi-all", "sl-uzzi-all-numpy"):
         runs[kind] = run_worker(me, kind, args, work, focal_year, args.repeat, log)
     same_env = {}
-    if os.path.realpath(npy) != os.path.realpath(me):
+    if os.path.abspath(npy) != os.path.abspath(me):
         print("scholarlens (novelpy's environment, for the same-NumPy equality check):")
         for kind in ("sl-uzzi", "sl-lee"):
             same_env[kind] = run_worker(npy, kind, args, work, focal_year, 1, log)
     print("novelpy:")
     for kind in ("np-cooc", "np-uzzi", "np-lee"):
         runs[kind] = run_worker(npy, kind, args, work, focal_year, 1, log)
+
+    # A second, denser data set (few journals) on which novelpy's Uzzi is defined for most papers, so that the
+    # paper-level comparison covers many papers and not only the few that the main data leaves defined.
+    dense = work / "dense"
+    dense.mkdir(exist_ok=True)
+    d_papers, d_refs = refdata.generate(
+        DENSE["papers"], DENSE["focal"], n_journals=DENSE["journals"], n_fields=DENSE["fields"], seed=args.seed
+    )
+    d_papers.to_csv(dense / "papers.csv", index=False)
+    d_refs.to_csv(dense / "refs.csv", index=False)
+    refdata.write_novelpy_json(d_papers, d_refs, dense)
+    print(f"dense data: {len(d_papers)} papers, {len(d_refs)} references, {DENSE['journals']} journals")
+    d_runs = {k: run_worker(npy, k, args, dense, focal_year, 1, log) for k in ("np-cooc", "np-uzzi", "np-lee")}
+    d_runs.update({k: run_worker(me, k, args, dense, focal_year, 1, log) for k in ("sl-uzzi", "sl-lee")})
     load_end = os.getloadavg()
 
     eq = {
+        "dense_uzzi": compare_uzzi(d_runs["sl-uzzi"]["result"], d_runs["np-uzzi"]["result"]),
+        "dense_lee": compare_lee(d_runs["sl-lee"]["result"], d_runs["np-lee"]["result"]),
+        "dense_pairs": compare_pairs(d_runs["sl-uzzi"]["pairs"], d_runs["np-uzzi"]["pairs"]),
         "uzzi": compare_uzzi(runs["sl-uzzi"]["result"], runs["np-uzzi"]["result"]),
         "lee": compare_lee(runs["sl-lee"]["result"], runs["np-lee"]["result"]),
+        "pairs": compare_pairs(runs["sl-uzzi"]["pairs"], runs["np-uzzi"]["pairs"]),
     }
     if same_env:
         eq["uzzi_same_numpy"] = compare_uzzi(same_env["sl-uzzi"]["result"], runs["np-uzzi"]["result"])
@@ -303,7 +355,7 @@ def render(args, runs, same_env, eq, default_reasons, started, load_start, load_
     cmd = f"python benchmarks/bench_refnovelty.py --papers {args.papers} --focal {args.focal}"
     if args.shuffles != 20 or args.seed != 0:
         cmd += f" --shuffles {args.shuffles} --seed {args.seed}"
-    if os.path.realpath(args.novelpy_python) != os.path.realpath(sys.executable):
+    if os.path.abspath(args.novelpy_python) != os.path.abspath(sys.executable):
         cmd += " --novelpy-python <venv>/bin/python"
     v_sl, v_np = runs["sl-uzzi"]["versions"], runs["np-uzzi"]["versions"]
     np_uzzi_total = t("np-uzzi") + t("np-cooc")
@@ -336,6 +388,11 @@ def render(args, runs, same_env, eq, default_reasons, started, load_start, load_
         f"| Lee novelty (-ln 10th pct commonness) | {le['defined']:,} | {le['equal_bitwise']:,} | "
         f"{le['max_abs_diff']:.3g} | 0 | - |",
     ]
+    pz = eq["pairs"]
+    lines += [
+        f"| Uzzi z of every journal pair of {focal_year} | {pz['defined']:,} | {pz['equal_bitwise']:,} | - | "
+        f"{pz['undefined_novelpy']:,} | left out, as NaN here: {pz['undefined_both']:,} |",
+    ]
     if "uzzi_same_numpy" in eq:
         us, ls = eq["uzzi_same_numpy"], eq["lee_same_numpy"]
         lines += [
@@ -345,11 +402,28 @@ def render(args, runs, same_env, eq, default_reasons, started, load_start, load_
             f"| same, under NumPy {v_np['numpy']}: Lee | {ls['defined']:,} | {ls['equal_bitwise']:,} | "
             f"{ls['max_abs_diff']:.3g} | 0 | - |",
         ]
+    du, dl, dp = eq["dense_uzzi"], eq["dense_lee"], eq["dense_pairs"]
+    lines += [
+        f"| dense data: Uzzi, papers | {du['defined']:,} | {du['equal_bitwise']:,} | {du['max_abs_diff']:.3g} | "
+        f"{du['nan_in_novelpy']:,} | {du['nan_there_number_here']:,} |",
+        f"| dense data: Uzzi z, pairs | {dp['defined']:,} | {dp['equal_bitwise']:,} | - | "
+        f"{dp['undefined_novelpy']:,} | left out, as NaN here: {dp['undefined_both']:,} |",
+        f"| dense data: Lee | {dl['defined']:,} | {dl['equal_bitwise']:,} | {dl['max_abs_diff']:.3g} | 0 | - |",
+        "",
+        f"Dense data: the same generator with {DENSE['papers']:,} papers, {DENSE['focal']:,} focal, "
+        f"{DENSE['journals']} journals in {DENSE['fields']} fields (equality only, not timed): with few journals "
+        "most pairs recur in the shuffled copies, so novelpy's Uzzi is defined for most papers.",
+    ]
     lines += [
         "",
-        f"Same set of scored papers: {'yes' if u['same_paper_set'] else 'NO'}. Uzzi: novelpy gives NaN for a whole "
-        "paper when one of its pairs has zero variance under the null (a pair no shuffled copy formed, "
-        "then (observed - 0) / 0); scholarlens leaves such pairs out and scores the rest. Lee: the commonness "
+        f"Same set of scored papers: {'yes' if u['same_paper_set'] else 'NO'}; same set of journal pairs: "
+        f"{'yes' if pz['same_pairs'] else 'NO'} ({pz['pairs_novelpy']:,} in novelpy's matrix, {pz['pairs_here']:,} "
+        "here; the pair check uses `uzzi_pairs` with `min_refs=2`, so that pairs of two-reference papers are "
+        "listed too, as in novelpy's matrix). Uzzi: novelpy gives NaN for a whole "
+        "paper when one of its pairs has zero variance under the null (mostly a pair that no shuffled copy "
+        "formed: (observed - 0) / 0); scholarlens leaves such pairs out (NaN in `uzzi_pairs`, counted in "
+        "`n_pairs_excluded`) and scores the rest, so every paper novelpy leaves NaN gets a number here unless "
+        "all its pairs are undefined. Lee: the commonness "
         "values are computed with novelpy's exact arithmetic; across NumPy versions `np.log` itself can differ "
         "in the last bit (NumPy 2.x vs 1.26), hence any difference of about 4e-16 in the first Lee row.",
         "",
@@ -386,7 +460,8 @@ def render(args, runs, same_env, eq, default_reasons, started, load_start, load_
         "paper with multiplicity, same-journal pairs kept (`weighted_network=True, self_loop=True`).",
         "- Uzzi null: per copy, journal labels are permuted among all references of the focal year with the same "
         "cited year (`random.sample`, Python's global generator, never seeded by novelpy); mean and population sd "
-        "per cell over the copies; z = (observed - mean) / sd, with inf turned into NaN; a paper's conventionality "
+        "per cell over the copies; z = (observed - mean) / sd, NaN wherever sd = 0 (even when observed = mean); "
+        "a paper's conventionality "
         "is `np.median` of its pairs' z, its novelty `np.quantile(z, 0.1)`, both NaN if any pair is NaN.",
         "- Lee: commonness = N_ij N_t / (N_i N_j) on the focal year's matrix (N_i counts a self pair once); a "
         "paper's novelty is -ln of the 10th percentile of its pairs' commonness.",
