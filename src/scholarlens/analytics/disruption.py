@@ -55,7 +55,7 @@ NOVELPY_RULES = {"window": "none", "same_year": "include", "empty": 0.0, "unknow
 
 _MAX_HUBS = 63  # one bit each in a uint64 mask
 _MIN_HUB_CITERS = 512  # below this, expanding the paths is cheaper than a filtered list per hub
-_CHUNK_PATHS = 1 << 22  # paths expanded at once (about 100 MB of temporaries)
+_CHUNK_PATHS = 1 << 20  # paths expanded at once: about 30 MB of temporaries, which stay in cache better
 _I64_MAX = np.iinfo(np.int64).max
 
 
@@ -209,6 +209,16 @@ def _sorted_unique(codes: np.ndarray) -> np.ndarray:
     return codes[keep]
 
 
+def _search(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """np.searchsorted (left) for many queries in any order: sorted queries walk the array ten times faster."""
+    if queries.size < 4096:
+        return np.searchsorted(sorted_keys, queries)
+    order = np.argsort(queries)
+    found = np.empty(queries.size, np.int64)
+    found[order] = np.searchsorted(sorted_keys, queries[order])
+    return found
+
+
 def _same_type(values: pa.Array, id_type: pa.DataType) -> pa.Array:
     if values.type == id_type:
         return values
@@ -229,17 +239,19 @@ def _count(graph: _Graph, delta: int | None, window: str, same_year: str):
 
     # Windows as half-open rank ranges [lo, hi) per focal work: B (citers of references), A (citers), i.
     lower = t + 1 if same_year == "exclude" else t
-    upper = t + delta if delta is not None else np.full_like(t, _I64_MAX)
-    b_lo, b_hi = _rank_range(uniq_t, lower, upper)
+    no_end = np.full_like(t, _I64_MAX)
+    i_upper = t + delta if delta is not None else no_end
     if window == "cdindex":
+        b_lo, b_hi = _rank_range(uniq_t, lower, i_upper)
         a_lo, a_hi = b_lo, b_hi
-    else:  # novelpy: every citer of f counts, whenever it came
+    else:  # novelpy: every citer of f counts, whenever it came; citers of its references from t_f on
+        b_lo, b_hi = _rank_range(uniq_t, lower, no_end)
         a_lo, a_hi = np.zeros(n_timed, np.int64), np.full(n_timed, uniq_t.size, np.int64)
-    i_hi = np.searchsorted(uniq_t, upper, side="right").astype(np.int64)
+    i_hi = np.searchsorted(uniq_t, i_upper, side="right").astype(np.int64)
 
     # Citers of each work, sorted by (cited, citer's time): one int64 key per in-edge.
     in_key = dst * r1 + rank[src]
-    order = np.argsort(in_key, kind="stable")
+    order = np.argsort(in_key)  # the order of citers with the same key does not matter
     in_key, in_citer = in_key[order], src[order]
 
     def in_window(node, lo, hi):  # citers of `node` with time rank in [lo, hi)
@@ -283,7 +295,7 @@ def _hub_citers(graph, in_key, in_citer, r1, mask, bit_of, f, hub, lo_f, hi_f, r
 
     first = lower == 0
     count = np.zeros(f.size, np.int64)
-    count[first] = np.searchsorted(in_key, hub[first] * r1 + hi[first]) - np.searchsorted(in_key, hub[first] * r1 + lo[first])
+    count[first] = _search(in_key, hub[first] * r1 + hi[first]) - _search(in_key, hub[first] * r1 + lo[first])
 
     rest = np.flatnonzero(~first)
     if rest.size:
@@ -317,8 +329,8 @@ def _light_citers(graph, in_key, in_citer, r1, rank, mask, light, b_lo, b_hi, a_
     f_all, r_all = graph.src[light], graph.dst[light]
 
     # Window slice of each reference's citer list; edges stay sorted by f, so chunks split between papers.
-    start = np.searchsorted(in_key, r_all * r1 + b_lo[f_all])
-    stop = np.searchsorted(in_key, r_all * r1 + b_hi[f_all])
+    start = _search(in_key, r_all * r1 + b_lo[f_all])
+    stop = _search(in_key, r_all * r1 + b_hi[f_all])
     length = stop - start
     ends = np.cumsum(length)
 
@@ -355,8 +367,8 @@ def _light_citers(graph, in_key, in_citer, r1, rank, mask, light, b_lo, b_hi, a_
             # J: citers of f in the chunk's papers that are among these distinct pairs.
             lo_j, hi_j = np.searchsorted(j_code, [f_all[edge] * graph.n_nodes, (f_all[cut - 1] + 1) * graph.n_nodes])
             q = j_code[lo_j:hi_j]
-            hit = np.searchsorted(code, q)
-            found = q[(hit < code.size) & (code[np.minimum(hit, code.size - 1)] == q)]
-            n_j += np.bincount(found // graph.n_nodes, minlength=n_timed)
+            if q.size and code.size:
+                hit = np.minimum(np.searchsorted(code, q), code.size - 1)
+                n_j += np.bincount(q[code[hit] == q] // graph.n_nodes, minlength=n_timed)
         edge = cut
     return n_b, n_j
