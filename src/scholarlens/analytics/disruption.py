@@ -185,7 +185,7 @@ def _build_graph(ids: pa.Array, times: pa.Array, citing: pa.Array, cited: pa.Arr
     src_np = src.fill_null(-1).to_numpy().astype(np.int64)
     dst_np = dst.fill_null(-1).to_numpy().astype(np.int64)
     if n_unknown_dst and unknown_cited == "keep":
-        extra = pc.dictionary_encode(cited.filter(unknown_dst)).combine_chunks()
+        extra = pc.dictionary_encode(cited.filter(unknown_dst))
         dst_np[unknown_dst.to_numpy(zero_copy_only=False)] = n_timed + extra.indices.to_numpy().astype(np.int64)
         n_nodes += len(extra.dictionary)
     ok = (src_np >= 0) & (dst_np >= 0)

@@ -1,0 +1,343 @@
+"""CD index, mCD and I-index: hand-worked graphs, the peers' own numbers, properties, and a 100k-citer hub.
+
+cdindex (pip install cdindex) is the reference for CDINDEX_RULES on every work of a generated graph. novelpy pins
+pandas 2.1 and scipy 1.13, so it cannot live in this environment; its DI1 is compared in a subprocess when
+NOVELPY_PYTHON names an interpreter that has it (else that test is skipped; the benchmark always runs it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import scholarlens.analytics.disruption as disruption
+from scholarlens.analytics.disruption import CDINDEX_RULES, NOVELPY_RULES, cd_index
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+from graphgen import generate  # noqa: E402
+
+
+def run(works: dict, citations: list, delta=5, **rules) -> pd.DataFrame:
+    frame = pd.DataFrame({"id": list(works), "time": list(works.values())})
+    edges = pd.DataFrame(citations, columns=["citing", "cited"])
+    return cd_index(frame, edges, delta, **rules).set_index("id")
+
+
+def oracle(works: dict, citations: list, delta, window="cdindex", same_year="exclude", empty=None,
+           unknown_cited="keep") -> dict:
+    """The definitions, one paper at a time with Python sets (slow, obviously right)."""
+    edges = {(a, b) for a, b in citations if a != b and a in works and (b in works or unknown_cited == "keep")}
+    refs, citers = defaultdict(set), defaultdict(set)
+    for a, b in edges:
+        refs[a].add(b)
+        citers[b].add(a)
+    out = {}
+    for f, tf in works.items():
+        def in_b(c, tf=tf):
+            after = works[c] > tf if same_year == "exclude" else works[c] >= tf
+            return after and (window == "none" or works[c] <= tf + delta)
+
+        a = {c for c in citers[f] if window == "none" or in_b(c)}
+        b = {c for r in refs[f] for c in citers[r] if c != f and in_b(c)}
+        n = len(a | b)
+        cd = (len(a - b) - len(a & b)) / n if n else empty
+        i = sum(1 for c in citers[f] if delta is None or works[c] <= tf + delta)
+        out[f] = (cd, None if cd is None else cd * i, i)
+    return out
+
+
+def assert_matches(result: pd.DataFrame, expected: dict) -> None:
+    for f, (cd, mcd, i) in expected.items():
+        row = result.loc[f]
+        if cd is None:
+            assert np.isnan(row.cd) and np.isnan(row.mcd), f
+        else:
+            assert row.cd == cd and row.mcd == mcd, (f, row.cd, cd)
+        assert row.i == i, f
+
+
+# ------------------------------------------------------------------------------------------ hand-worked graphs
+
+def test_fully_disruptive_paper_is_one():
+    # F (2000) cites R1, R2; its two citers cite neither reference: both are I.
+    works = {"R1": 1990, "R2": 1991, "F": 2000, "C1": 2001, "C2": 2003}
+    res = run(works, [("F", "R1"), ("F", "R2"), ("C1", "F"), ("C2", "F")])
+    assert res.loc["F", "cd"] == 1.0 and res.loc["F", "i"] == 2 and res.loc["F", "mcd"] == 2.0
+
+
+def test_fully_consolidating_paper_is_minus_one():
+    # Every later work that cites F also cites F's reference R: all are J.
+    works = {"R": 1990, "F": 2000, "C1": 2001, "C2": 2002, "C3": 2005}
+    cites = [("F", "R")] + [(c, x) for c in ("C1", "C2", "C3") for x in ("F", "R")]
+    res = run(works, cites)
+    assert res.loc["F", "cd"] == -1.0 and res.loc["F", "mcd"] == -3.0
+
+
+def test_mixed_paper_counts_k_in_the_denominator():
+    # I = {C1}, J = {C2}, K = {C3, C4}: CD = (1 - 1) / 4; drop C2's reference and CD = (2 - 0) / 4.
+    works = {"R": 1990, "F": 2000, "C1": 2001, "C2": 2001, "C3": 2002, "C4": 2004}
+    cites = [("F", "R"), ("C1", "F"), ("C2", "F"), ("C2", "R"), ("C3", "R"), ("C4", "R")]
+    assert run(works, cites).loc["F", "cd"] == 0.0
+    assert run(works, [e for e in cites if e != ("C2", "R")]).loc["F", "cd"] == 0.5
+
+
+def test_worked_example_one_sixth():
+    # F (1995) cites four works; five works cite F later, three works cite F's references in 1995 < t <= 2000:
+    # I = {T7, T8, T10}, J = {T6, T9}, K = {T5}, so CD = (3 - 2) / 6 and i = 5.
+    works = {"A": 1992, "B": 1992, "C": 1993, "D": 1993, "F": 1995, "T5": 1997, "T6": 1998, "T7": 1999,
+             "T8": 1999, "T9": 1998, "T10": 1997}
+    cites = [("F", "C"), ("F", "A"), ("F", "B"), ("F", "D"), ("T5", "C"), ("T6", "C"), ("T6", "F"), ("T7", "F"),
+             ("T8", "F"), ("T9", "F"), ("T9", "B"), ("T9", "D"), ("T10", "F")]
+    res = run(works, cites)
+    assert res.loc["F", "cd"] == 1 / 6 and res.loc["F", "i"] == 5 and res.loc["F", "mcd"] == (1 / 6) * 5
+
+
+def test_window_edges_and_same_year():
+    # C_same is F's year, C_end is at t_f + delta (inside), C_late one year later (outside).
+    works = {"R": 1990, "F": 2000, "C_same": 2000, "C_end": 2005, "C_late": 2006}
+    cites = [("F", "R"), ("C_same", "F"), ("C_end", "F"), ("C_late", "F"), ("C_late", "R"), ("C_same", "R")]
+    res = run(works, cites, 5)
+    assert res.loc["F", "cd"] == 1.0  # only C_end, an I
+    assert res.loc["F", "i"] == 2  # cdindex's I-index: every citer up to t_f + delta, same year included
+    inc = run(works, cites, 5, same_year="include")
+    assert inc.loc["F", "cd"] == 0.0  # C_same (J) joins C_end (I)
+    assert run(works, cites, 6).loc["F", "cd"] == 0.0  # C_late (J) joins
+    # No window: C_late counts; under novelpy's rules C_same counts too.
+    assert run(works, cites, 5, window="none").loc["F", "cd"] == 1 / 3  # I = {C_same, C_end}, J = {C_late}
+    assert run(works, cites, None, **NOVELPY_RULES).loc["F", "cd"] == -1 / 3
+
+
+def test_citer_before_the_focal_paper_counts_only_without_window():
+    # A citation to a later work (C, 1998, cites F, 2000): outside cdindex's window, an I under novelpy's rules.
+    works = {"R": 1990, "C": 1998, "F": 2000}
+    res = run(works, [("F", "R"), ("C", "F"), ("C", "R")])
+    assert np.isnan(res.loc["F", "cd"]) and res.loc["F", "i"] == 1
+    assert run(works, [("F", "R"), ("C", "F"), ("C", "R")], None, **NOVELPY_RULES).loc["F", "cd"] == 1.0
+
+
+def test_empty_candidate_set():
+    works = {"F": 2000, "G": 2001}
+    res = run(works, [])
+    assert res["cd"].isna().all() and res["mcd"].isna().all() and (res["i"] == 0).all()
+    assert res.attrs["cd_index"]["works_without_candidates"] == 2
+    zero = run(works, [], empty=0.0)
+    assert (zero["cd"] == 0.0).all() and (zero["mcd"] == 0.0).all()
+
+
+# ------------------------------------------------------------------------------------------ input cleaning
+
+def test_duplicates_self_citations_and_unknown_works_are_cleaned_and_counted():
+    works = {"R": 1990, "F": 2000, "C": 2001}
+    cites = [("F", "R"), ("F", "R"), ("C", "F"), ("F", "F"), ("GHOST", "F"), ("C", "X"), ("F", "X")]
+    res = run(works, cites)
+    stats = res.attrs["cd_index"]
+    assert stats["duplicate_citations"] == 1 and stats["self_citations"] == 1
+    assert stats["citations_from_unknown_works"] == 1 and stats["citations_to_unknown_works"] == 2
+    assert "X" not in res.index  # no time, no row
+    # X (unknown) is a reference F shares with C, so C is a J: CD = -1. Ignoring X, C is an I.
+    assert res.loc["F", "cd"] == -1.0 and res.loc["F", "i"] == 1
+    assert run(works, cites, unknown_cited="drop").loc["F", "cd"] == 1.0
+
+
+def test_works_without_time_and_duplicate_works():
+    works = pd.DataFrame({"id": ["F", "C", "N", "F"], "time": [2000, 2001, None, 2000]})
+    res = cd_index(works, pd.DataFrame({"citing": ["C", "N"], "cited": ["F", "F"]}), 5)
+    assert list(res["id"]) == ["F", "C"] and res.attrs["cd_index"]["works_without_time"] == 1
+    assert res.attrs["cd_index"]["duplicate_works"] == 1 and res.set_index("id").loc["F", "i"] == 1
+    clash = pd.DataFrame({"id": ["F", "F"], "time": [2000, 2001]})
+    with pytest.raises(ValueError, match="different times"):
+        cd_index(clash, pd.DataFrame({"citing": [], "cited": []}), 5)
+
+
+def test_arrow_in_arrow_out_with_integer_ids():
+    works = pa.table({"id": pa.array([1, 2, 3], pa.int32()), "time": pa.array([2000, 2001, 2002], pa.int16())})
+    cites = pa.table({"citing": [2, 3], "cited": [1, 1]})
+    res = cd_index(works, cites, 5)
+    assert isinstance(res, pa.Table) and res.column_names == ["id", "cd", "mcd", "i"]
+    # 2 shares its reference 1 with 3, which does not cite 2 (K); 3 has no later work at all.
+    assert res["cd"].to_pylist() == [1.0, 0.0, None] and res["i"].to_pylist() == [2, 0, 0]
+    assert json.loads(res.schema.metadata[b"cd_index"])["citations_used"] == 2
+
+
+def test_bad_switches_are_refused():
+    works, cites = pd.DataFrame({"id": [1], "time": [2000]}), pd.DataFrame({"citing": [], "cited": []})
+    for bad in ({"window": "5y"}, {"same_year": "maybe"}, {"unknown_cited": "guess"}):
+        with pytest.raises(ValueError):
+            cd_index(works, cites, 5, **bad)
+    with pytest.raises(ValueError, match="needs delta"):
+        cd_index(works, cites)
+    with pytest.raises(TypeError):
+        cd_index(pd.DataFrame({"id": [1], "time": [2000.5]}), cites, 5)
+
+
+# ------------------------------------------------------------------------------------------ peers
+
+@pytest.fixture(scope="module")
+def graph_20k():
+    return generate(20_000, seed=7)
+
+
+def cdindex_reference(works: pd.DataFrame, citations: pd.DataFrame, delta: int) -> pd.DataFrame:
+    cdindex = pytest.importorskip("cdindex")
+    g = cdindex.Graph()
+    for name, t in zip(works["id"].tolist(), works["time"].tolist()):
+        g.add_vertex(name, t)
+    for a, b in zip(citations["citing"].tolist(), citations["cited"].tolist()):
+        g.add_edge(a, b)
+    rows = [(n, g.cdindex(n, delta), g.mcdindex(n, delta), g.iindex(n, delta)) for n in works["id"].tolist()]
+    return pd.DataFrame(rows, columns=["id", "cd", "mcd", "i"]).set_index("id").astype(float)
+
+
+def assert_same_as(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    ours = ours.set_index("id").loc[theirs.index]
+    for col in ("cd", "mcd", "i"):
+        a, b = ours[col].to_numpy(float), theirs[col].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), col
+        assert np.array_equal(a[~np.isnan(a)], b[~np.isnan(b)]), col  # exact, not approximately
+
+
+@pytest.mark.parametrize("delta", [1, 5, 10])
+def test_equal_to_cdindex_on_every_work_of_a_generated_graph(graph_20k, delta):
+    works, citations = graph_20k
+    works = works[["id", "time"]]
+    assert len(citations) == 20_000
+    assert_same_as(cd_index(works, citations, delta, **CDINDEX_RULES), cdindex_reference(works, citations, delta))
+
+
+def test_equal_to_cdindex_through_the_hub_and_chunk_paths(graph_20k, monkeypatch):
+    # At this size few works are hubs; make many of them hubs and expand paths in tiny chunks.
+    monkeypatch.setattr(disruption, "_MIN_HUB_CITERS", 10)
+    monkeypatch.setattr(disruption, "_CHUNK_PATHS", 500)
+    works, citations = graph_20k
+    works = works[["id", "time"]]
+    assert_same_as(cd_index(works, citations, 5), cdindex_reference(works, citations, 5))
+
+
+def test_equal_to_cdindex_with_string_ids_and_unknown_cited_works():
+    works, citations = generate(10_000, seed=3, id_prefix="W")
+    works = works[["id", "time"]]
+    # Take some works out of `works`: citations to them stay as shared references (cdindex needs them as
+    # vertices; their time does not matter to anyone else's CD). Their own rows disappear.
+    hidden = works["id"].iloc[::13]
+    ours = cd_index(works[~works["id"].isin(hidden)], citations[~citations["citing"].isin(hidden)], 5)
+    theirs = cdindex_reference(works, citations[~citations["citing"].isin(hidden)], 5)
+    assert_same_as(ours, theirs.drop(index=hidden))
+    assert ours.attrs["cd_index"]["citations_to_unknown_works"] > 0
+
+
+def novelpy_python() -> str | None:
+    path = os.environ.get("NOVELPY_PYTHON")
+    return path if path and Path(path).exists() else None
+
+
+@pytest.mark.skipif(novelpy_python() is None, reason="set NOVELPY_PYTHON to a Python with novelpy 1.4")
+def test_equal_to_novelpy_di1_on_every_work(tmp_path):
+    from bench_disruption import write_novelpy_input
+
+    works, citations = generate(10_000, seed=5)
+    write_novelpy_input(works, citations, tmp_path)
+    done = subprocess.run([novelpy_python(), str(BENCH / "bench_disruption.py"), "--worker", "novelpy",
+                           str(tmp_path), str(tmp_path / "di1.json")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    di1 = pd.DataFrame(json.load(open(tmp_path / "di1.json"))).set_index("id")["di1"]
+    ours = cd_index(works[["id", "time"]], citations, None, **NOVELPY_RULES).set_index("id")
+    assert len(di1) == len(works)
+    assert np.array_equal(ours.loc[di1.index, "cd"].to_numpy(), di1.to_numpy(float))
+
+
+# ------------------------------------------------------------------------------------------ properties
+
+@st.composite
+def small_graphs(draw):
+    n = draw(st.integers(1, 9))
+    works = {f"w{k}": draw(st.integers(2000, 2006)) for k in range(n)}
+    names = list(works) + ["ghost"]  # a citation may point at a work we do not know
+    edges = draw(st.lists(st.tuples(st.sampled_from(names), st.sampled_from(names)), max_size=30))
+    return works, edges
+
+
+SWITCHES = st.sampled_from([
+    dict(CDINDEX_RULES), dict(NOVELPY_RULES), dict(CDINDEX_RULES, same_year="include"),
+    dict(NOVELPY_RULES, same_year="exclude", empty=None), dict(CDINDEX_RULES, unknown_cited="drop", empty=0.0),
+])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_graphs(), st.integers(0, 4), SWITCHES, st.booleans())
+def test_matches_the_set_definition_on_random_graphs(graph, delta, rules, every_work_a_hub):
+    works, edges = graph
+    with pytest.MonkeyPatch.context() as patch:
+        if every_work_a_hub:  # exercise the hub masks and the chunked path expansion on tiny graphs
+            patch.setattr(disruption, "_MIN_HUB_CITERS", 1)
+            patch.setattr(disruption, "_CHUNK_PATHS", 2)
+        res = run(works, edges, delta, **rules)
+    assert_matches(res, oracle(works, edges, delta, **rules))
+    known = res["cd"].dropna()
+    assert ((known >= -1) & (known <= 1)).all()
+    assert (res["mcd"].abs().fillna(0) <= res["i"]).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(small_graphs(), st.integers(0, 4), st.integers(1, 3), st.data())
+def test_a_citation_after_the_window_changes_nothing(graph, delta, years_late, data):
+    works, edges = graph
+    before = run(works, edges, delta)
+    focal = data.draw(st.sampled_from(sorted(works)))
+    late = dict(works, late=works[focal] + delta + years_late)
+    targets = [focal] + [b for a, b in edges if a == focal]
+    extra = [("late", t) for t in data.draw(st.lists(st.sampled_from(targets), min_size=1, max_size=3))]
+    after = run(late, edges + extra, delta)
+    for col in ("cd", "mcd", "i"):
+        x, y = before.loc[focal, col], after.loc[focal, col]
+        assert x == y or (np.isnan(x) and np.isnan(y)), col
+
+
+@settings(max_examples=100, deadline=None)
+@given(small_graphs(), st.integers(0, 4))
+def test_equal_to_cdindex_on_random_graphs(graph, delta):
+    works, edges = graph
+    clean = sorted({(a, b) for a, b in edges if a != b and a in works and b in works})  # what cdindex accepts
+    frame = pd.DataFrame({"id": list(works), "time": list(works.values())})
+    edges_frame = pd.DataFrame(clean, columns=["citing", "cited"])
+    assert_same_as(cd_index(frame, edges_frame, delta), cdindex_reference(frame, edges_frame, delta))
+
+
+# ------------------------------------------------------------------------------------------ hub
+
+def test_hub_with_100k_citers_in_the_window():
+    """F cites a hub that 100k works cite over ten years; each of them is itself a focal paper citing the hub.
+
+    Expanding every path would touch ~5e9 (focal, citer) pairs; the hub mask counts them with binary searches.
+    Only the results are checked here; the benchmark times it against cdindex.
+    """
+    n, delta = 100_000, 10
+    k = np.arange(n)
+    citer = 102 + k
+    time_ = np.concatenate([[1999, 2000], np.full(100, 1998), 2000 + k % 10])
+    src = np.concatenate([[1, 1], citer, citer, citer[::7]])
+    dst = np.concatenate([[0, 2], np.zeros(n, np.int64), 2 + k % 100, np.ones(citer[::7].size, np.int64)])
+    works = pd.DataFrame({"id": np.arange(102 + n), "time": time_})
+    res = cd_index(works, pd.DataFrame({"citing": src, "cited": dst}), delta).set_index("id")
+
+    in_window = k % 10 != 0  # years 2001..2009 (2000 is F's own year)
+    cites_f = k % 7 == 0
+    j = int((cites_f & in_window).sum())  # every citer of F also cites the hub, one of F's references
+    assert res.loc[1, "cd"] == -j / int(in_window.sum())
+    assert res.loc[1, "i"] == int(cites_f.sum())
+    assert res.loc[0, "cd"] == 1.0 and res.loc[0, "i"] == n + 1  # the hub cites nothing: its citers are all I
+    # A citer in year y shares the hub with every citer after it in its window, and cites nothing cited.
+    late = res.loc[citer[k % 10 == 9], "cd"]
+    assert late.isna().all()
+    assert (res.loc[citer[k % 10 < 9], "cd"] == 0.0).all()
