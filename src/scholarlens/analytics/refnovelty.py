@@ -123,7 +123,7 @@ def _prepare(papers, refs, focal_ids, min_refs, min_journals) -> _Prepared:
     order = np.lexsort((pos, _sort_key(ids)[row], years[row]))
     row, ref_year = row[order], ref_year[order]
     # Sorted codes, so that a pair's lower code is also its alphabetically first journal.
-    journal, uniques = pd.factorize(journal_raw.to_numpy()[pos][order], sort=True)
+    journal, uniques = pd.factorize(journal_raw.iloc[pos[order]], sort=True)
     journal = journal.astype(np.int64)
     n_j = len(uniques)
 
@@ -154,7 +154,7 @@ def _prepare(papers, refs, focal_ids, min_refs, min_journals) -> _Prepared:
 
     out_rows = np.flatnonzero(focal)
     out_rows = out_rows[np.argsort(_sort_key(ids)[out_rows], kind="stable")]
-    return _Prepared(ids, years, n_j, np.asarray(uniques), scored, out_rows, reason, per_year, unknown)
+    return _Prepared(ids, years, n_j, np.asarray(uniques, dtype=object), scored, out_rows, reason, per_year, unknown)
 
 
 def _sort_key(ids: np.ndarray) -> np.ndarray:
