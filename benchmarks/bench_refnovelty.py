@@ -383,7 +383,8 @@ def render(args, runs, same_env, eq, default_reasons, started, load_start, load_
         "",
         "| measure | where novelpy is defined | bitwise equal | max abs diff | novelpy NaN | of those, a number here |",
         "|---|---|---|---|---|---|",
-        f"| Uzzi conventionality and tail novelty | {u['defined']:,} | {u['equal_bitwise']:,} | {u['max_abs_diff']:.3g} "
+        f"| Uzzi conventionality and tail novelty | {u['defined']:,} | {u['equal_bitwise']:,} | "
+        f"{u['max_abs_diff']:.3g} "
         f"| {u['nan_in_novelpy']:,} | {u['nan_there_number_here']:,} |",
         f"| Lee novelty (-ln 10th pct commonness) | {le['defined']:,} | {le['equal_bitwise']:,} | "
         f"{le['max_abs_diff']:.3g} | 0 | - |",

@@ -201,7 +201,9 @@ def _reference(papers, refs, seed, n_shuffles):
     lists = {c: list(zip(g["journal"], g["ref_year"])) for c, g in refs.groupby("citing", sort=False)}
     for year, group in papers.groupby("year"):
         docs = [(pid, lists.get(pid, [])) for pid in sorted(group["id"])]
-        pairs = {pid: [tuple(sorted(c)) for c in itertools.combinations([j for j, _ in items], 2)] for pid, items in docs}
+        pairs = {
+            pid: [tuple(sorted(c)) for c in itertools.combinations([j for j, _ in items], 2)] for pid, items in docs
+        }
         observed = Counter(p for ps in pairs.values() for p in ps)
         rnd = random.Random(seed)
         copies = []
