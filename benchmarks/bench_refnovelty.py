@@ -426,7 +426,8 @@ def render(args, runs, same_env, eq, default_reasons, started, load_start, load_
         "`n_pairs_excluded`) and scores the rest, so every paper novelpy leaves NaN gets a number here unless "
         "all its pairs are undefined. Lee: the commonness "
         "values are computed with novelpy's exact arithmetic; across NumPy versions `np.log` itself can differ "
-        "in the last bit (NumPy 2.x vs 1.26), hence any difference of about 4e-16 in the first Lee row.",
+        "in the last bit (NumPy 2.x vs 1.26), hence differences of about 4e-16 in the Lee rows where scholarlens "
+        "ran under its own NumPy; run under novelpy's NumPy, every Lee value is bitwise equal.",
         "",
         "With scholarlens' default `min_journals=2` (a paper whose pairs are all same-journal pairs gets a null "
         "with a reason), the focal papers come out as: "
