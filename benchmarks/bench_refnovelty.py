@@ -368,6 +368,10 @@ def render(args, runs, same_env, eq, default_reasons, started, load_start, load_
         f"scholarlens ran with NumPy {v_sl['numpy']}, pandas {v_sl['pandas']}; novelpy {v_np['novelpy']} with NumPy "
         f"{v_np['numpy']}, pandas {v_np['pandas']}, SciPy {v_np['scipy']} (its pins, in its own environment).",
         "",
+        "novelpy's environment (its pins clash with scholarlens'): `python -m venv V && V/bin/pip install novelpy "
+        "scipy==1.13.1 && V/bin/pip install --no-deps -e .`, then `--novelpy-python V/bin/python`. This page is "
+        "written by the benchmark script; rerun it rather than editing.",
+        "",
         "## Data",
         "",
         f"`benchmarks/refdata.py` (seed {args.seed}): {args.papers:,} papers, {n_refs:,} references to 3,000 "

@@ -31,6 +31,11 @@ Where novelpy gives NaN these functions give a number or a null with a reason:
   distinct journals (default 2: a paper whose pairs are all self pairs says nothing about combining journals;
   novelpy scores it, set ``min_journals=1`` for that) gets null scores and a ``reason``.
 
+Differences from novelpy by design: ``focal_ids`` only chooses which papers are reported, the null always uses
+every paper of their years (novelpy's ``list_ids`` shrinks the shuffled network but not the observed counts).
+Not provided: an analytic null (exact mean and variance of pair counts under the within-cited-year
+permutation); the exact variance needs fourth-order moments across papers and is left for later.
+
 Everything runs as whole-array NumPy per citing year; the only Python-level loop is the per-cited-year
 ``Random.sample`` that reproduces novelpy's random stream.
 """
