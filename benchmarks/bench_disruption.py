@@ -16,9 +16,9 @@ the index of every work (compute):
 
 Before any time is reported the results are compared on every work: cd, mcd and i against cdindex (values
 exactly equal, None/NaN in the same places), cd under novelpy's rules against DI1. Memory is each process's
-peak resident set (resource.getrusage ru_maxrss), beside its resident set right after imports. The hub case
-times one focal paper whose reference has `--hub-citers` citers in its window (cdindex's duplicate scan is
-quadratic there). `--big-edges 10000000` adds a scholarlens-only run at that size.
+peak resident set (VmHWM in /proc/self/status), beside its resident set right after imports. The hub cases
+time one focal paper citing a hub with `--hub-citers` citers (cdindex's duplicate scan is quadratic there)
+against scholarlens on every work of that graph. `--big-edges 10000000` adds a scholarlens-only run.
 
 Results are printed and written to docs/bench/disruption.md.
 """
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,13 +38,22 @@ HERE = Path(__file__).resolve().parent
 DOC = HERE.parent / "docs" / "bench" / "disruption.md"
 
 
+def _status_mb(field: str) -> float:
+    """VmHWM (peak resident set) or VmRSS of this process, from /proc/self/status. ru_maxrss would not do: on
+    Linux a child inherits the parent's resident set at fork as its starting maximum."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _status_mb("VmHWM")
 
 
 def _current_rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return _status_mb("VmRSS")
 
 
 # ----------------------------------------------------------------------------------------------------- workers
@@ -239,7 +247,7 @@ def hub_graph(n_citers: int, years: int = 10, seed: int = 0):
 def bench_hub(n_citers: int, delta: int, tmp: Path) -> dict:
     import numpy as np
 
-    data = tmp / "hub"
+    data = tmp / f"hub{n_citers}"
     works, citations = hub_graph(n_citers)
     write_graph(works, citations, data)
     print(f"\n== hub: focal work cites a hub with {n_citers} citers over 10 years", flush=True)
@@ -279,12 +287,16 @@ def _t(run: dict) -> str:
             f"load avg {run['load_avg']}")
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def _check(check: dict) -> str:
     mism = ", ".join(f"{k.split('_')[0]} {v}" for k, v in check.items() if k.endswith("mismatches"))
     return f"{check['works_compared']:,} works compared, mismatches: {mism}"
 
 
-def report(command: str, args, graphs: list, novel: dict | None, hub: dict | None, big: dict | None) -> str:
+def report(command: str, args, graphs: list, novel: dict | None, hubs: list, big: dict | None) -> str:
     lines = [
         "# CD index: scholarlens vs cdindex and novelpy",
         "",
@@ -293,7 +305,9 @@ def report(command: str, args, graphs: list, novel: dict | None, hub: dict | Non
         "1-minute load average is noted beside each timing.  ",
         "Times are wall-clock seconds in a fresh process per tool: load (read the same Parquet files; for cdindex "
         "also its add_vertex/add_edge loop) + compute (the index for every work). Memory: the process's peak "
-        "resident set (resource.getrusage ru_maxrss), with its resident set after imports for reference.",
+        "resident set (VmHWM in /proc/self/status), with its resident set after imports for reference. Each timed "
+        "run also writes its results, and they are compared on every work before any time is reported (the "
+        "script exits 1 if any differ).",
         "",
         f"Rules: delta = {args.delta}. Against cdindex, scholarlens runs with CDINDEX_RULES (window t_f < t_c <= "
         "t_f + delta, same-year citers excluded, None when no candidate); against novelpy with NOVELPY_RULES "
@@ -323,20 +337,27 @@ def report(command: str, args, graphs: list, novel: dict | None, hub: dict | Non
             + "; ".join(f"{r['load_s'] + r['compute_s']:.2f} s (load avg {r['load_avg']})" for r in g["scholarlens_runs"]),
             "",
         ]
-    if hub:
+    if hubs:
         lines += [
-            "## Hub: one focal paper citing a hub with many citers in its window",
+            "## Hub: a focal paper citing a hub with many citers in its window",
             "",
-            f"{hub['works']:,} works, {hub['citations']:,} citations: a hub cited by {hub['n_citers']:,} works over "
-            f"10 years, each of which is itself a focal paper citing the hub. The focal paper has i = "
-            f"{hub['focal_i']:,}, CD = {hub['focal_cd']:.6f}. Equality on the focal paper: {_check(hub['check'])}.",
+            "A hub (1999) cited by n works spread over 2000-2009, each of which is itself a focal paper citing the "
+            "hub and one of 100 older papers; the focal paper (2000) cites the hub, and every 7th citer cites it. "
+            "scholarlens computes every work; cdindex only the focal paper. Every citer is a focal paper with about "
+            "as many candidates, so cdindex on every work would take about n times its focal-paper time (last "
+            "column, an extrapolation, not a run).",
             "",
-            "| tool | what | load + compute |",
-            "|---|---|---|",
-            f"| scholarlens | every work ({hub['works']:,}) | {_t(hub['scholarlens'])} |",
-            f"| cdindex | the focal paper only | {_t(hub['cdindex'])} |",
-            "",
+            "| hub citers | works | focal i, CD | equality (focal) | scholarlens, every work | cdindex, focal paper only "
+            "| cdindex, every work (est.) |",
+            "|---|---|---|---|---|---|---|",
         ]
+        for h in hubs:
+            lines.append(
+                f"| {h['n_citers']:,} | {h['works']:,} | {h['focal_i']:,}, {h['focal_cd']:.6f} | "
+                f"{'equal' if not any(v for k, v in h['check'].items() if k.endswith('mismatches')) else 'DIFFERENT'} | "
+                f"{_t(h['scholarlens'])} | {_t(h['cdindex'])} | "
+                f"~{_duration(h['n_citers'] * h['cdindex']['compute_s'])} |")
+        lines.append("")
     if novel:
         s = novel["stats"]
         lines += [
@@ -387,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="scholarlens runs per graph (best is reported)")
     parser.add_argument("--novelpy-edges", type=int, default=100_000, help="0 to skip novelpy")
     parser.add_argument("--novelpy-python", default=os.environ.get("NOVELPY_PYTHON", "/tmp/venv-novelpy/bin/python"))
-    parser.add_argument("--hub-citers", type=int, default=100_000, help="0 to skip the hub case")
+    parser.add_argument("--hub-citers", default="25000,50000,100000", help="hub sizes, comma-separated; 0 skips")
     parser.add_argument("--big-edges", type=int, default=0, help="also time scholarlens alone at this size")
     parser.add_argument("--out", type=Path, default=DOC)
     args = parser.parse_args(argv)
@@ -400,23 +421,23 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         graphs = []
         for label in args.graphs.split(","):
-            hubs = 4 if label == "hubs" else 0
-            works, citations = generate(args.edges, seed=args.seed, n_hubs=hubs)
-            name = f"{args.edges:,} citations, {hubs} mega-hubs"
+            n_hubs = 4 if label == "hubs" else 0
+            works, citations = generate(args.edges, seed=args.seed, n_hubs=n_hubs)
+            name = f"{args.edges:,} citations, {n_hubs} mega-hubs"
             graphs.append(bench_graph(label, works, citations, args.delta, tmp, args.runs))
             graphs[-1]["label"] = name
         novel = None
         if args.novelpy_edges:
             works, citations = generate(args.novelpy_edges, seed=args.seed)
             novel = bench_novelpy(works, citations, args.delta, tmp, args.novelpy_python)
-        hub = bench_hub(args.hub_citers, args.delta, tmp) if args.hub_citers else None
+        hubs = [bench_hub(int(n), args.delta, tmp) for n in args.hub_citers.split(",") if int(n)]
         big = bench_big(args.big_edges, args.delta, args.seed, tmp) if args.big_edges else None
 
-    text = report(command, args, graphs, novel, hub, big)
+    text = report(command, args, graphs, novel, hubs, big)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
     print("\n" + text)
-    bad = [g["check"] for g in graphs] + ([novel["check"]] if novel else []) + ([hub["check"]] if hub else [])
+    bad = [g["check"] for g in graphs] + ([novel["check"]] if novel else []) + [h["check"] for h in hubs]
     return 1 if any(v for c in bad for k, v in c.items() if k.endswith("mismatches")) else 0
 
 

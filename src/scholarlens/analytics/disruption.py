@@ -117,7 +117,8 @@ def cd_index(
         cd[~has_cd] = float(empty)
         has_cd[:] = True
     mcd = cd * i
-    stats = dict(graph.stats, window=window, same_year=same_year, delta=delta, empty=empty,
+    stats = dict(graph.stats, window=window, same_year=same_year, delta=None if delta is None else int(delta),
+                 empty=None if empty is None else float(empty),
                  unknown_cited=unknown_cited, works_without_candidates=int((n == 0).sum()))
 
     if as_arrow:
@@ -323,52 +324,52 @@ def _hub_citers(graph, in_key, in_citer, r1, mask, bit_of, f, hub, lo_f, hi_f, r
 def _light_citers(graph, in_key, in_citer, r1, rank, mask, light, b_lo, b_hi, a_lo, a_hi):
     """Per focal work: distinct works in its B window citing one of its ordinary references and none of its
     hubs; and |J|, the citers of f (A window) that are in B."""
-    n_timed = graph.n_timed
+    n_timed, n_nodes = graph.n_timed, graph.n_nodes
     n_b = np.zeros(n_timed, np.int64)
-    n_j = np.zeros(n_timed, np.int64)
-    f_all, r_all = graph.src[light], graph.dst[light]
+    f_all, r_all = graph.src[light], graph.dst[light]  # sorted by f, so chunks can split between papers
 
-    # Window slice of each reference's citer list; edges stay sorted by f, so chunks split between papers.
+    # Window slice [start, start + length) of each reference's citer list.
     start = _search(in_key, r_all * r1 + b_lo[f_all])
-    stop = _search(in_key, r_all * r1 + b_hi[f_all])
-    length = stop - start
+    length = _search(in_key, r_all * r1 + b_hi[f_all]) - start
     ends = np.cumsum(length)
 
-    # Citers of f (in-edges of f) that fall in both A and B windows: the candidates for J.
-    cf_key = in_key  # in-edges sorted by cited work: in_citer[k] cites in_key[k] // r1
-    cited_of_in = cf_key // r1
-    r_of_in = cf_key - cited_of_in * r1
-    focal_in = cited_of_in < n_timed
-    fa = cited_of_in[focal_in]
-    ca = in_citer[focal_in]
-    ra = r_of_in[focal_in]
-    in_both = (ra >= np.maximum(a_lo[fa], b_lo[fa])) & (ra < np.minimum(a_hi[fa], b_hi[fa]))
-    fa, ca = fa[in_both], ca[in_both]
-    # Those citing one of f's hubs are in B through the hubs.
-    via_hub = (mask[ca] & mask[fa]) != 0
-    n_j += np.bincount(fa[via_hub], minlength=n_timed)
-    j_code = np.sort(fa[~via_hub] * graph.n_nodes + ca[~via_hub])
+    n_j, j_code = _citers_in_b_window(graph, in_key, in_citer, r1, mask, b_lo, b_hi, a_lo, a_hi)
 
-    edge = 0
-    while edge < f_all.size:
+    first = 0
+    while first < f_all.size:
         # Take edges until the chunk holds _CHUNK_PATHS paths, then extend to the end of the last paper.
-        base = ends[edge - 1] if edge else 0
-        cut = max(int(np.searchsorted(ends, base + _CHUNK_PATHS, side="right")), edge + 1)
+        base = ends[first - 1] if first else 0
+        cut = max(int(np.searchsorted(ends, base + _CHUNK_PATHS, side="right")), first + 1)
         cut = int(np.searchsorted(f_all, f_all[cut - 1], side="right"))
-        total = int(ends[cut - 1] - base)
+        f0, f1 = int(f_all[first]), int(f_all[cut - 1]) + 1
+        seg, total = length[first:cut], int(ends[cut - 1] - base)
         if total:
-            seg = length[edge:cut]
-            f = np.repeat(f_all[edge:cut], seg)
-            pos = np.repeat(start[edge:cut] - (ends[edge:cut] - seg - base), seg) + np.arange(total)
+            # One row per path f -> r <- c.
+            f = np.repeat(f_all[first:cut], seg)
+            pos = np.repeat(start[first:cut] - (ends[first:cut] - seg - base), seg) + np.arange(total)
             c = in_citer[pos]
-            keep = (c != f) & ((mask[c] & mask[f]) == 0)
-            code = _sorted_unique(f[keep] * graph.n_nodes + c[keep])
-            n_b += np.bincount(code // graph.n_nodes, minlength=n_timed)
-            # J: citers of f in the chunk's papers that are among these distinct pairs.
-            lo_j, hi_j = np.searchsorted(j_code, [f_all[edge] * graph.n_nodes, (f_all[cut - 1] + 1) * graph.n_nodes])
+            keep = (c != f) & ((mask[c] & mask[f]) == 0)  # citers of f's hubs were counted with the hubs
+            code = _sorted_unique(f[keep] * n_nodes + c[keep])  # each (f, c) once
+            n_b[f0:f1] += np.bincount(code // n_nodes - f0, minlength=f1 - f0)
+            # J: citers of f (in both windows, citing none of f's hubs) that are among these pairs.
+            lo_j, hi_j = np.searchsorted(j_code, [f0 * n_nodes, f1 * n_nodes])
             q = j_code[lo_j:hi_j]
             if q.size and code.size:
                 hit = np.minimum(np.searchsorted(code, q), code.size - 1)
-                n_j += np.bincount(q[code[hit] == q] // graph.n_nodes, minlength=n_timed)
-        edge = cut
+                n_j[f0:f1] += np.bincount(q[code[hit] == q] // n_nodes - f0, minlength=f1 - f0)
+        first = cut
     return n_b, n_j
+
+
+def _citers_in_b_window(graph, in_key, in_citer, r1, mask, b_lo, b_hi, a_lo, a_hi):
+    """Citers c of f inside both f's A and B windows. Those citing one of f's hubs are in B for sure: counted
+    here (|J| so far). The rest are returned as sorted (f, c) codes, to be looked up among the light pairs."""
+    n_timed = graph.n_timed
+    cited = in_key // r1
+    of_focal = cited < n_timed
+    f, c, r = cited[of_focal], in_citer[of_focal], (in_key - cited * r1)[of_focal]
+    inside = (r >= np.maximum(a_lo[f], b_lo[f])) & (r < np.minimum(a_hi[f], b_hi[f]))
+    f, c = f[inside], c[inside]
+    via_hub = (mask[c] & mask[f]) != 0
+    n_j = np.bincount(f[via_hub], minlength=n_timed).astype(np.int64)
+    return n_j, np.sort(f[~via_hub] * graph.n_nodes + c[~via_hub])
