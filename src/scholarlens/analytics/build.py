@@ -5,7 +5,8 @@ from __future__ import annotations
 import duckdb
 
 from .bibliometrics import compute_bibliometrics
-from .codelinks import find_code_links, classify_host
+from .citation_measures import compute_disruption, compute_refnovelty
+from .codelinks import classify_host, find_code_links
 
 
 def compute_code_links(con: duckdb.DuckDBPyConnection) -> None:
@@ -23,6 +24,8 @@ def analyse(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None) -> No
     try:
         compute_code_links(con)
         compute_bibliometrics(con, as_of_year=as_of_year)
+        compute_disruption(con, as_of_year=as_of_year)
+        compute_refnovelty(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -34,7 +34,10 @@ def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = 
     year_now = as_of_year or dt.date.today().year
     works = con.execute("SELECT work_id AS id, year AS time FROM works WHERE year IS NOT NULL").fetchdf()
     edges = con.execute(RESOLVED_EDGES_SQL).fetchdf()
-    result = cd_index(works, edges, DISRUPTION_DELTA, **CDINDEX_RULES)
+    if len(edges):
+        result = cd_index(works, edges, DISRUPTION_DELTA, **CDINDEX_RULES)
+    else:  # no citation known: no candidate anywhere (cdindex's rule gives null)
+        result = pd.DataFrame({"id": works["id"], "cd": float("nan"), "mcd": float("nan"), "i": 0})
     result = result.rename(columns={"id": "work_id"})
     result["delta"] = DISRUPTION_DELTA
     years = works.set_index("id")["time"]
