@@ -329,7 +329,7 @@ def uzzi_novelty(
     (default all); the null always uses every paper of the focal papers' years.
 
     Returns DataFrame[id, year, conventionality (median z), tail_novelty (10th percentile z), n_pairs (pairs
-    used), n_pairs_excluded (pairs with undefined z), reason (None, or why the scores are null)], one row per
+    used), n_pairs_excluded (pairs with undefined z), reason (null, or why the scores are null)], one row per
     focal paper, sorted by id; focal ids missing from papers come last with reason "not in papers".
     rng: "novelpy" draws the copies with Python's random.Random(seed) exactly as novelpy does (equal results);
     "numpy" draws them with numpy.random.default_rng(seed): the same null model, a different stream, and
