@@ -23,9 +23,11 @@ Switches, so that the numbers equal a peer's exactly when set to its rules (CDIN
                others may share (the cited work gets no row: it has no time); "drop": ignore it (novelpy
                skips references it has no record of).
 
-Input that cdindex refuses is cleaned and counted, never silently: duplicate citations are kept once,
-self-citations (a work citing itself) are dropped, citations from a work with no known time are dropped
-(they cannot be placed in a window), works with no time get no row. The counts are in the result's
+Input that cdindex refuses is cleaned and counted, never silently: duplicate citations are kept once (cdindex
+raises), self-citations (a work citing itself) are dropped (cdindex would take the work as its own reference
+and count every citer of it as consolidating), citations from a work with no known time are dropped (they
+cannot be placed in a window), works with no time get no row, and a work listed twice is kept once (with two
+different times it is an error). The counts are in the result's
 `attrs["cd_index"]` (pandas) or schema metadata b"cd_index" (Arrow, JSON).
 
 How it stays linear: the expensive part is |B| (distinct works citing any reference of f in the window),
