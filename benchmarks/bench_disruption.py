@@ -144,6 +144,12 @@ def _run_worker(python: str, *args: str) -> dict:
 
 # ----------------------------------------------------------------------------------------------------- checks
 
+def _npz(path: Path) -> dict:
+    import numpy as np
+
+    return dict(np.load(path, allow_pickle=True))
+
+
 def compare(ours: dict, theirs: dict, columns=("cd", "mcd", "i")) -> dict:
     """Row-by-row comparison on ids: exact values, NaN (None) in the same places."""
     import numpy as np
@@ -182,8 +188,6 @@ def load() -> str:
 
 
 def bench_graph(label: str, works, citations, delta: int, tmp: Path, scholarlens_runs: int) -> dict:
-    import numpy as np
-
     from graphgen import describe
 
     data = tmp / label
@@ -193,13 +197,14 @@ def bench_graph(label: str, works, citations, delta: int, tmp: Path, scholarlens
 
     runs = []
     for n in range(scholarlens_runs):
-        runs.append(_run_worker(sys.executable, "scholarlens", str(data), str(delta), str(data / "ours.npz"), "cdindex"))
+        runs.append(_run_worker(sys.executable, "scholarlens", str(data), str(delta), str(data / "ours.npz"),
+                                "cdindex"))
         runs[-1]["load_avg"] = load()
     print(f"scholarlens: {runs}", flush=True)
     theirs_run = _run_worker(sys.executable, "cdindex", str(data), str(delta), str(data / "theirs.npz"))
     theirs_run["load_avg"] = load()
     print(f"cdindex: {theirs_run}", flush=True)
-    check = compare(dict(np.load(data / "ours.npz", allow_pickle=True)), dict(np.load(data / "theirs.npz", allow_pickle=True)))
+    check = compare(_npz(data / "ours.npz"), _npz(data / "theirs.npz"))
     print(f"check: {check}", flush=True)
     best = min(runs, key=lambda r: r["load_s"] + r["compute_s"])
     return {"label": label, "stats": stats, "scholarlens": best, "scholarlens_runs": runs, "cdindex": theirs_run,
@@ -221,7 +226,7 @@ def bench_novelpy(works, citations, delta: int, tmp: Path, python: str) -> dict:
     theirs = _run_worker(python, "novelpy", str(data), str(data / "novelpy.json"))
     theirs["load_avg"] = load()
     rows = json.load(open(data / "novelpy.json"))
-    check = compare(dict(np.load(data / "ours.npz", allow_pickle=True)),
+    check = compare(_npz(data / "ours.npz"),
                     {"id": np.array([r["id"] for r in rows]), "cd": np.array([r["di1"] for r in rows], float)},
                     columns=("cd",))
     print(f"scholarlens: {ours}\nnovelpy: {theirs}\ncheck: {check}", flush=True)
@@ -245,8 +250,6 @@ def hub_graph(n_citers: int, years: int = 10, seed: int = 0):
 
 
 def bench_hub(n_citers: int, delta: int, tmp: Path) -> dict:
-    import numpy as np
-
     data = tmp / f"hub{n_citers}"
     works, citations = hub_graph(n_citers)
     write_graph(works, citations, data)
@@ -255,8 +258,8 @@ def bench_hub(n_citers: int, delta: int, tmp: Path) -> dict:
     ours["load_avg"] = load()
     theirs = _run_worker(sys.executable, "cdindex", str(data), str(delta), str(data / "theirs.npz"), "--focal", "1")
     theirs["load_avg"] = load()
-    check = compare(dict(np.load(data / "ours.npz", allow_pickle=True)), dict(np.load(data / "theirs.npz", allow_pickle=True)))
-    ours_all = np.load(data / "ours.npz", allow_pickle=True)
+    check = compare(_npz(data / "ours.npz"), _npz(data / "theirs.npz"))
+    ours_all = _npz(data / "ours.npz")
     print(f"scholarlens (every work): {ours}\ncdindex (focal only): {theirs}\ncheck: {check}", flush=True)
     return {"n_citers": n_citers, "works": len(works), "citations": len(citations), "scholarlens": ours,
             "cdindex": theirs, "check": check, "focal_i": int(ours_all["i"][1]), "focal_cd": float(ours_all["cd"][1])}
@@ -281,14 +284,31 @@ def bench_big(n_edges: int, delta: int, seed: int, tmp: Path) -> dict:
 
 # ----------------------------------------------------------------------------------------------------- report
 
-def _t(run: dict) -> str:
-    return (f"{run['load_s'] + run['compute_s']:.2f} s ({run['load_s']:.2f} load + {run['compute_s']:.2f} compute), "
-            f"peak RSS {run['peak_rss_mb']:.0f} MB (after imports {run['rss_after_imports_mb']:.0f} MB), "
+def _total(run: dict) -> float:
+    return run["load_s"] + run["compute_s"]
+
+
+def _time(run: dict) -> str:
+    return (f"{_total(run):.2f} s ({run['load_s']:.2f} load + {run['compute_s']:.2f} compute), "
             f"load avg {run['load_avg']}")
 
 
+def _memory(run: dict) -> str:
+    return f"peak {run['peak_rss_mb']:.0f} MB (after imports {run['rss_after_imports_mb']:.0f} MB)"
+
+
+def _t(run: dict) -> str:
+    return f"{_time(run)}; {_memory(run)}"
+
+
+def _equal(check: dict) -> bool:
+    return not any(v for k, v in check.items() if k.endswith("mismatches"))
+
+
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 def _check(check: dict) -> str:
@@ -316,7 +336,7 @@ def report(command: str, args, graphs: list, novel: dict | None, hubs: list, big
     ]
     for g in graphs:
         s = g["stats"]
-        speed = (g["cdindex"]["load_s"] + g["cdindex"]["compute_s"]) / (g["scholarlens"]["load_s"] + g["scholarlens"]["compute_s"])
+        speed = _total(g["cdindex"]) / _total(g["scholarlens"])
         lines += [
             f"## {g['label']}",
             "",
@@ -328,13 +348,12 @@ def report(command: str, args, graphs: list, novel: dict | None, hubs: list, big
             "",
             "| tool | load + compute | memory |",
             "|---|---|---|",
-            f"| scholarlens cd_index (best of {len(g['scholarlens_runs'])}) | {_t(g['scholarlens']).split(', peak')[0]} | "
-            f"peak{_t(g['scholarlens']).split(', peak')[1]} |",
-            f"| cdindex 1.0.20 (cdindex() for every work) | {_t(g['cdindex']).split(', peak')[0]} | "
-            f"peak{_t(g['cdindex']).split(', peak')[1]} |",
+            f"| scholarlens cd_index (best of {len(g['scholarlens_runs'])}) | {_time(g['scholarlens'])} | "
+            f"{_memory(g['scholarlens'])} |",
+            f"| cdindex 1.0.20 (cdindex() for every work) | {_time(g['cdindex'])} | {_memory(g['cdindex'])} |",
             "",
             f"scholarlens is {speed:.1f}x faster end to end. All scholarlens runs: "
-            + "; ".join(f"{r['load_s'] + r['compute_s']:.2f} s (load avg {r['load_avg']})" for r in g["scholarlens_runs"]),
+            + "; ".join(f"{_total(r):.2f} s (load avg {r['load_avg']})" for r in g["scholarlens_runs"]),
             "",
         ]
     if hubs:
@@ -347,14 +366,14 @@ def report(command: str, args, graphs: list, novel: dict | None, hubs: list, big
             "as many candidates, so cdindex on every work would take about n times its focal-paper time (last "
             "column, an extrapolation, not a run).",
             "",
-            "| hub citers | works | focal i, CD | equality (focal) | scholarlens, every work | cdindex, focal paper only "
-            "| cdindex, every work (est.) |",
+            "| hub citers | works | focal i, CD | equality (focal) | scholarlens, every work "
+            "| cdindex, focal paper only | cdindex, every work (est.) |",
             "|---|---|---|---|---|---|---|",
         ]
         for h in hubs:
             lines.append(
                 f"| {h['n_citers']:,} | {h['works']:,} | {h['focal_i']:,}, {h['focal_cd']:.6f} | "
-                f"{'equal' if not any(v for k, v in h['check'].items() if k.endswith('mismatches')) else 'DIFFERENT'} | "
+                f"{'equal' if _equal(h['check']) else 'DIFFERENT'} | "
                 f"{_t(h['scholarlens'])} | {_t(h['cdindex'])} | "
                 f"~{_duration(h['n_citers'] * h['cdindex']['compute_s'])} |")
         lines.append("")
@@ -438,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(text + "\n")
     print("\n" + text)
     bad = [g["check"] for g in graphs] + ([novel["check"]] if novel else []) + [h["check"] for h in hubs]
-    return 1 if any(v for c in bad for k, v in c.items() if k.endswith("mismatches")) else 0
+    return 0 if all(_equal(c) for c in bad) else 1
 
 
 if __name__ == "__main__":

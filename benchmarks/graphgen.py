@@ -158,7 +158,8 @@ def _grow(n_papers, rng, *, years, growth, mean_refs, n_journals, p_same_journal
         if y > 0:  # preferential attachment with ageing among earlier papers
             weight = np.zeros(n_papers)
             age = y - year_of[:lo]
-            weight[:lo] = (indegree[:lo] + pa_offset) ** pa_exponent * fitness[:lo] * _ageing(age, ageing_peak, ageing_half_life)
+            ageing = _ageing(age, ageing_peak, ageing_half_life)
+            weight[:lo] = (indegree[:lo] + pa_offset) ** pa_exponent * fitness[:lo] * ageing
             weight[hubs] = 0.0  # hubs get exactly their share below
             cum = np.cumsum(weight[by_journal])
             u = rng.random(n)
