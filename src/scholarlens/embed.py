@@ -166,14 +166,26 @@ def static_table() -> StaticTable:
 # The fitted half: TF-IDF + truncated SVD (LSA)
 
 
+def _orthonormal(block: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of a tall block's columns, through the eigenvectors of its small Gram matrix.
+
+    Householder QR (LAPACK) on tall blocks stalls for seconds when the BLAS threads compete with other work on a
+    busy machine; a Gram matrix and one product are plain matrix products, steady under load.
+    """
+    block = block.astype(np.float64)
+    values, vectors = np.linalg.eigh(block.T @ block)
+    keep = values > values.max() * 1e-12
+    return block @ (vectors[:, keep] / np.sqrt(values[keep]))
+
+
 def _randomized_svd(matrix, rank: int, seed: int, power_iterations: int = 5, oversample: int = 10):
     """Top right singular vectors of a sparse matrix (Halko, Martinsson and Tropp 2011), seeded."""
     rng = np.random.default_rng(seed)
     width = min(rank + oversample, min(matrix.shape))
-    basis = np.linalg.qr(matrix @ rng.standard_normal((matrix.shape[1], width)).astype(np.float32))[0]
-    for _ in range(power_iterations):  # power steps sharpen the spectrum; QR keeps them stable
-        basis = np.linalg.qr(matrix.T @ basis)[0]
-        basis = np.linalg.qr(matrix @ basis)[0]
+    basis = _orthonormal(matrix @ rng.standard_normal((matrix.shape[1], width)).astype(np.float32))
+    for _ in range(power_iterations):  # power steps sharpen the spectrum; re-orthonormalising keeps them stable
+        basis = _orthonormal(matrix.T @ basis)
+        basis = _orthonormal(matrix @ basis)
     small = np.asarray((matrix.T @ basis).T)
     _, singular, vt = np.linalg.svd(small, full_matrices=False)
     vt = vt[:rank]
@@ -207,7 +219,7 @@ class Lsa:
         rank = min(dim, n_docs - 1, len(vocabulary) - 1)
         if rank >= 2:
             components, _ = _randomized_svd(lsa._tfidf(term_lists), rank, seed)
-            lsa.projection[:, :rank] = components.T
+            lsa.projection[:, : len(components)] = components.T  # fewer when the corpus spans fewer directions
         return lsa
 
     def _tfidf(self, term_lists: list[list[str]]):
