@@ -7,6 +7,7 @@ import duckdb
 from .bibliometrics import compute_bibliometrics
 from .citation_measures import compute_disruption, compute_refnovelty
 from .codelinks import classify_host, find_code_links
+from .semantic import compute_semantic_novelty
 
 
 def compute_code_links(con: duckdb.DuckDBPyConnection) -> None:
@@ -26,6 +27,7 @@ def analyse(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None) -> No
         compute_bibliometrics(con, as_of_year=as_of_year)
         compute_disruption(con, as_of_year=as_of_year)
         compute_refnovelty(con)
+        compute_semantic_novelty(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

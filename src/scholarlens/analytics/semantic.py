@@ -1,0 +1,107 @@
+"""Semantic novelty of the works in the store, and of their authors.
+
+Embeds every work's title and abstract (scholarlens.embed, fitted once per store and saved beside it in
+<store>.vectors/, so works added later embed in the same space and join the nearest-earlier-works index), then
+scores each work against the works published before it (analytics.novelty) within its group (category, else
+field) and year. Writes:
+- work_novelty(work_id, distance, novelty, cohort_size, reason, neighbours: list of {id, title, year, similarity})
+- author_novelty(author_id, novelty, papers_scored): the median of the author's papers' novelty (see
+  analytics.novelty.author_novelty for why the median).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ..embed import index_works
+from .novelty import author_novelty, semantic_novelty
+
+NEIGHBOURS_KEPT = 5  # shown on cards and in JSON; the score uses the nearest one
+
+
+def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:
+    rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    return Path(rows[0][0]) if rows and rows[0][0] else None
+
+
+def compute_semantic_novelty(con: duckdb.DuckDBPyConnection, k: int = 10) -> int:
+    works = con.execute(
+        """SELECT work_id AS id, coalesce(category, field, 'unknown') AS "group", publication_date AS date, year,
+                  title, abstract
+           FROM works ORDER BY work_id"""
+    ).fetchdf()
+    _write_empty_tables(con)
+    path = store_path(con)
+    if len(works) == 0 or path is None:
+        return 0
+    texts = works["abstract"].where(works["abstract"].notna(), None).tolist()
+    titles = works["title"].where(works["title"].notna(), None).tolist()
+    # A work known only by its year is placed on 1 January, as analytics.novelty does.
+    dates = [d if pd.notna(d) else (f"{int(y):04d}-01-01" if pd.notna(y) else None) for d, y in zip(works["date"], works["year"])]
+    index = index_works(path, works["id"].tolist(), texts, dates, titles)
+    # Vectors of every work in the index, in the works' order; works the index skipped (no text, no date) get zeros.
+    vectors = np.zeros((len(works), index.dim), dtype=np.float32)
+    stored = index.vectors()
+    row_of = {work_id: row for row, work_id in enumerate(index.ids)}
+    for i, work_id in enumerate(works["id"]):
+        row = row_of.get(work_id)
+        if row is not None:
+            vectors[i] = stored[row]
+    scored = semantic_novelty(works[["id", "group", "date", "year"]], vectors, k=k)
+
+    info = works.set_index("id")[["title", "year"]]
+    neighbours = [
+        [{"id": nid, "title": info.at[nid, "title"], "year": None if pd.isna(info.at[nid, "year"]) else int(info.at[nid, "year"]),
+          "similarity": round(sim, 4)} for nid, sim in pairs[:NEIGHBOURS_KEPT]]
+        for pairs in scored["neighbours"]
+    ]
+    table = pd.DataFrame({
+        "work_id": scored["id"],
+        "distance": scored["distance"],
+        "novelty": scored["novelty"],
+        "cohort_size": scored["cohort_size"].astype("float64"),
+        "reason": scored["reason"],
+        "neighbours_json": [json.dumps(n) for n in neighbours],
+    })
+    con.register("_novelty", table)
+    try:
+        con.execute(
+            """CREATE OR REPLACE TABLE work_novelty AS
+               SELECT work_id, distance, novelty, CAST(cohort_size AS INTEGER) AS cohort_size, reason,
+                      CAST(neighbours_json AS JSON)::STRUCT(id VARCHAR, title VARCHAR, year INTEGER, similarity DOUBLE)[] AS neighbours
+               FROM _novelty"""
+        )
+    finally:
+        con.unregister("_novelty")
+    _compute_author_novelty(con)
+    return int(scored["novelty"].notna().sum())
+
+
+def _compute_author_novelty(con: duckdb.DuckDBPyConnection) -> None:
+    papers = con.execute(
+        """SELECT DISTINCT a.author_id, n.work_id, n.novelty
+           FROM authorships a JOIN work_novelty n USING (work_id) WHERE n.novelty IS NOT NULL"""
+    ).fetchdf()
+    rows = [
+        (author, author_novelty(group["novelty"]), len(group))
+        for author, group in papers.groupby("author_id", sort=True)
+    ]
+    table = pd.DataFrame(rows, columns=["author_id", "novelty", "papers_scored"])
+    con.register("_author_novelty", table)
+    try:
+        con.execute("CREATE OR REPLACE TABLE author_novelty AS SELECT * FROM _author_novelty")
+    finally:
+        con.unregister("_author_novelty")
+
+
+def _write_empty_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """CREATE OR REPLACE TABLE work_novelty (work_id VARCHAR, distance DOUBLE, novelty DOUBLE, cohort_size INTEGER,
+           reason VARCHAR, neighbours STRUCT(id VARCHAR, title VARCHAR, year INTEGER, similarity DOUBLE)[])"""
+    )
+    con.execute("CREATE OR REPLACE TABLE author_novelty (author_id VARCHAR, novelty DOUBLE, papers_scored INTEGER)")
