@@ -67,7 +67,6 @@ def compute_refnovelty(con: duckdb.DuckDBPyConnection) -> int:
                               "tail_novelty": pd.Series(dtype=float), "lee_novelty": pd.Series(dtype=float),
                               "n_pairs": pd.Series(dtype="int64"), "reason": pd.Series(dtype=str)})
     else:
-        refs["ref_year"] = refs["ref_year"].astype("int64")
         uzzi = uzzi_novelty(papers, refs, focal_ids=citing, n_shuffles=UZZI_SHUFFLES, seed=UZZI_SEED, rng="numpy")
         lee = lee_commonness(papers, refs, focal_ids=citing)
         table = uzzi[["id", "conventionality", "tail_novelty", "n_pairs", "reason"]].merge(
