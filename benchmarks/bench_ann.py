@@ -12,7 +12,8 @@ Measured:
   novelty does; "prefix" is the date-ordered index (range selector), "bitmap" the same graph told that its rows
   are out of date order (bitmap selector), both including the exact fallbacks;
 - recall@10 of both against exact brute force over the works before D, on a sample of the queries;
-- incremental add of 1% newer works, save and reopen time, files' size, peak resident memory.
+- incremental add of 1% newer works, save and reopen time, files' size, peak resident memory;
+- novelty's bulk path, nearest_earlier() over a random subset of the works (--novelty-n), with its recall.
 Run: python benchmarks/bench_ann.py --n 1000000   (writes its section of docs/bench/embeddings.md unless --no-write)
 """
 
@@ -33,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_embed import DOC, load_iclr  # noqa: E402  (the same check texts)
 
-from scholarlens.embed import HybridEmbedder, WorkIndex, to_days  # noqa: E402
+from scholarlens.embed import HybridEmbedder, WorkIndex, nearest_earlier, to_days  # noqa: E402
 
 START, END = "<!-- bench_ann:start -->", "<!-- bench_ann:end -->"
 
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--recall-sample", type=int, default=300)
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--novelty-n", type=int, default=200_000, help="works for the nearest_earlier run")
     parser.add_argument("--datasets", type=Path, default=Path("/work/shared/datasets"))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -152,6 +154,16 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
     log(f"save {save_s:.1f}s open {open_s:.1f}s size {size_gb:.2f} GB")
 
+    # Novelty's bulk path: every work's nearest earlier works, on a random subset of the works.
+    sub = np.sort(rng.choice(args.n, min(args.novelty_n, args.n), replace=False))
+    start = time.perf_counter()
+    bulk_rows, _ = nearest_earlier(vectors[sub], days[sub], args.k)
+    bulk_s = time.perf_counter() - start
+    probe = rng.choice(len(sub), min(args.recall_sample, len(sub)), replace=False)
+    truth = exact_before(vectors[sub], days[sub], vectors[sub][probe], days[sub][probe], args.k)
+    bulk_recall = recall(bulk_rows[probe], truth)
+    log(f"nearest_earlier on {len(sub)}: {bulk_s:.1f}s recall {bulk_recall:.4f}")
+
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     lines = [
         START, "",
@@ -168,6 +180,8 @@ def main() -> None:
         f"| exact brute force in numpy, for scale | {exact_qps:,.1f} queries/s |",
         f"| save / reopen | {save_s:.1f} s / {open_s:.1f} s |",
         f"| files on disk | {size_gb:.2f} GB |",
+        f"| novelty's bulk path: nearest_earlier for all of {len(sub):,} works (graph built in date order, then "
+        f"each work's prefix) | {bulk_s:,.0f} s ({len(sub) / bulk_s:,.0f} works/s), recall@{args.k} {bulk_recall:.3f} |",
         f"| peak resident memory of the whole run | {peak_rss_gb():.2f} GB |",
         "", END,
     ]

@@ -212,6 +212,7 @@ def test_nearest_earlier_returns_only_strictly_earlier_works(exact_limit):
 def test_index_answers_nearest_before_a_date(exact_below):
     ids, vectors, dates = _literature(500, seed=1)
     index = WorkIndex(16, exact_below=exact_below, ef_search=200)
+    assert len(index) == 0
     assert index.add(ids, vectors, dates) == 500
     days = to_days(dates)
     queries = vectors[:40] + 0.1
@@ -223,6 +224,7 @@ def test_index_answers_nearest_before_a_date(exact_below):
         expected, sims = _brute_before(vectors, days, queries[q], limit[q], 6)
         assert [i for i, _ in answer] == [ids[e] for e in expected]
         np.testing.assert_allclose([s for _, s in answer], sims, atol=1e-5)
+    assert index.exact_fallbacks == 0  # the graph itself found them, no fallback hid a failing graph search
 
 
 def test_index_before_the_first_work_is_empty():

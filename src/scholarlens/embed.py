@@ -166,6 +166,21 @@ def static_table() -> StaticTable:
 # The fitted half: TF-IDF + truncated SVD (LSA)
 
 
+def _one_blas_thread():
+    """Run dense linear algebra on one BLAS thread, when threadpoolctl is there to say so.
+
+    The fit's dense steps are small; with two BLAS threads on a busy 2-core machine they spin waiting for each
+    other and a sub-second fit takes many seconds.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _orthonormal(block: np.ndarray) -> np.ndarray:
     """An orthonormal basis of a tall block's columns, through the eigenvectors of its small Gram matrix.
 
@@ -218,7 +233,8 @@ class Lsa:
         lsa = cls(vocabulary, idf, np.zeros((len(vocabulary), dim), np.float32))
         rank = min(dim, n_docs - 1, len(vocabulary) - 1)
         if rank >= 2:
-            components, _ = _randomized_svd(lsa._tfidf(term_lists), rank, seed)
+            with _one_blas_thread():
+                components, _ = _randomized_svd(lsa._tfidf(term_lists), rank, seed)
             lsa.projection[:, : len(components)] = components.T  # fewer when the corpus spans fewer directions
         return lsa
 
@@ -434,8 +450,12 @@ def to_days(dates: Iterable) -> np.ndarray:
     """Days since 1970-01-01 (int64) from dates, datetimes or ISO strings; NO_DAY where missing."""
     import pandas as pd
 
-    stamps = pd.to_datetime(pd.Series(list(dates), dtype=object), errors="coerce")
-    days = stamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    given = dates if isinstance(dates, np.ndarray) else None
+    if given is not None and given.dtype.kind == "M":  # already dates: skip the slow general parser
+        days = given.astype("datetime64[D]")
+    else:
+        stamps = pd.to_datetime(pd.Series(list(dates), dtype=object), errors="coerce")
+        days = stamps.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
     out = days.astype(np.int64)
     out[np.isnat(days)] = NO_DAY
     return out
@@ -496,8 +516,9 @@ def nearest_earlier(
     Returns (rows, sims), each n x k: rows index the input (-1 where fewer than k earlier works exist), sims are
     cosine similarities (NaN there). Works tied on day are not earlier than each other; works with NO_DAY are
     neither queried nor returned. Up to exact_limit works the search is exact; above it an HNSW graph is built in
-    date order and each day's works search only the graph's prefix of earlier rows, so the time filter stays exact
-    and only the similarity ranking is approximate (recall in docs/bench/embeddings.md).
+    date order and each day's works search only the graph's prefix of earlier rows (exactly while that prefix holds
+    at most exact_limit works), so the time filter stays exact and only the similarity ranking is approximate
+    (recall in docs/bench/embeddings.md).
     Ties on similarity go to the earlier work (then the lower key), so the answer never depends on input order.
     """
     vectors = _normalise_rows(np.asarray(vectors, dtype=np.float32))
@@ -512,7 +533,7 @@ def nearest_earlier(
     if len(known) <= exact_limit:
         r, s = _exact_before(sorted_vectors, n_before, sorted_vectors, k)
     else:
-        index = WorkIndex(vectors.shape[1])
+        index = WorkIndex(vectors.shape[1], exact_below=exact_limit)
         index._add_rows(sorted_vectors, sorted_days)
         r, s = index._search_prefix(sorted_vectors, n_before, k)
     rows = np.full((n, k), -1, dtype=np.int64)
@@ -559,6 +580,7 @@ class WorkIndex:
         self._row: dict[str, int] = {}
         self._days = np.empty(0, dtype=np.int64)
         self._date_ordered = True
+        self.exact_fallbacks = 0  # graph searches that found fewer than k and were redone exactly
 
     # -- persistence
 
@@ -608,7 +630,7 @@ class WorkIndex:
     # -- contents
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self._index.ntotal
 
     def __contains__(self, work_id: str) -> bool:
         return work_id in self._row
@@ -691,7 +713,7 @@ class WorkIndex:
         params = self._faiss.SearchParametersHNSW()
         params.sel = selector
         # Excluded nodes still fill the candidate list: widen it by the excluded share, within reason.
-        params.efSearch = int(min(4096, max(self.ef_search, k) * len(self) / max(n_allowed, 1)))
+        params.efSearch = int(min(4096, max(self.ef_search, k) * self._index.ntotal / max(n_allowed, 1)))
         sims, rows = self._index.search(np.ascontiguousarray(queries), k, params=params)
         sims = sims.astype(np.float32)
         sims[rows < 0] = np.nan
@@ -709,8 +731,9 @@ class WorkIndex:
             group = np.flatnonzero(n_before == limit)
             selector = self._faiss.IDSelectorRange(0, int(limit))
             rows[group], sims[group] = self._graph_search(queries[group], selector, int(limit), k)
-            short = group[(rows[group] < 0).any(axis=1) & (min(k, limit) > 0)]
+            short = group[(rows[group] >= 0).sum(axis=1) < min(k, limit)]
             if len(short):  # the graph walk found too few: do those exactly
+                self.exact_fallbacks += len(short)
                 rows[short], sims[short] = _exact_before(vectors, n_before[short], queries[short], k)
         return rows, sims
 
@@ -725,8 +748,9 @@ class WorkIndex:
         bitmap = np.packbits(allowed, bitorder="little")  # FAISS reads bit i of byte i >> 3
         selector = self._faiss.IDSelectorBitmap(len(allowed), self._faiss.swig_ptr(bitmap))
         rows, sims = self._graph_search(queries, selector, len(candidates), k)
-        short = np.flatnonzero((rows < 0).any(axis=1))
+        short = np.flatnonzero((rows >= 0).sum(axis=1) < min(k, len(candidates)))
         if len(short):
+            self.exact_fallbacks += len(short)
             sims_all = queries[short] @ self.vectors()[candidates].T
             rows[short], sims[short] = _top_k(sims_all, candidates, k)
         return rows, sims
