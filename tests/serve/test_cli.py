@@ -85,3 +85,29 @@ def test_code_audit_lists_the_badges_without_links(sample_store):
 def test_demo_refuses_to_overwrite_an_existing_store(sample_store):
     result = runner.invoke(app, ["--store", str(sample_store), "demo", "--no-open"])
     assert result.exit_code != 0 and "exists" in result.output
+
+
+def test_embed_command_writes_float32_rows_in_input_order(tmp_path, sample_dir):
+    import numpy as np
+
+    page = (sample_dir / "profile_pages" / "lewei-lu.txt").read_text(encoding="utf-8")
+    abstracts = [line for line in page.splitlines() if len(line) > 400][:6]
+    lines = [{"id": f"a{i}", "text": t} for i, t in enumerate(abstracts)]
+    lines.append({"id": "again", "text": abstracts[2]})  # a repeat must give the same row
+    src = tmp_path / "texts.jsonl"
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    out = tmp_path / "vectors.npy"
+    result = runner.invoke(app, ["embed", "--input", str(src), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    vectors = np.load(out)
+    assert vectors.dtype == np.float32 and vectors.shape[0] == 7
+    assert np.allclose(vectors[6], vectors[2])
+    assert not np.allclose(vectors[0], vectors[1])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
+
+
+def test_embed_command_reports_a_bad_line(tmp_path):
+    src = tmp_path / "texts.jsonl"
+    src.write_text('{"id": "a", "text": "fine"}\n{"text": "no id"}\n')
+    result = runner.invoke(app, ["embed", "--input", str(src), "--output", str(tmp_path / "v.npy")])
+    assert result.exit_code != 0 and ":2:" in result.output and "Traceback" not in result.output
