@@ -1,6 +1,8 @@
-"""analyse(): every analytics table, recomputed from the store in dependency order."""
+"""analyse(): every analytics table, recomputed from the store in dependency order, in one transaction."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 import duckdb
 
@@ -20,14 +22,25 @@ def compute_code_links(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def analyse(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None) -> None:
+def analyse(
+    con: duckdb.DuckDBPyConnection,
+    as_of_year: int | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> None:
+    """Recompute everything; a failure leaves the previous tables as they were."""
+    steps = [
+        ("code links", lambda: compute_code_links(con)),
+        ("bibliometrics", lambda: compute_bibliometrics(con, as_of_year=as_of_year)),
+        ("disruption", lambda: compute_disruption(con, as_of_year=as_of_year)),
+        ("reference novelty", lambda: compute_refnovelty(con)),
+        ("semantic novelty", lambda: compute_semantic_novelty(con)),
+    ]
     con.execute("BEGIN TRANSACTION")
     try:
-        compute_code_links(con)
-        compute_bibliometrics(con, as_of_year=as_of_year)
-        compute_disruption(con, as_of_year=as_of_year)
-        compute_refnovelty(con)
-        compute_semantic_novelty(con)
+        for name, step in steps:
+            if on_step:
+                on_step(name)
+            step()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

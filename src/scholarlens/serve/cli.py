@@ -78,10 +78,10 @@ def run_build(con, paths: list[Path], quiet: bool = False) -> pipeline.IngestSum
             summary = pipeline.ingest(con, paths, progress=None if quiet else report)
         except InputError as exc:
             fail(str(exc))
-        bar.update(task, description="analyse", current="bibliometrics, code links")
+        bar.update(task, description="analyse", total=None, current="")
         from ..analytics.build import analyse
 
-        analyse(con)
+        analyse(con, on_step=lambda step: bar.update(task, current=step))
     return summary
 
 
@@ -128,7 +128,9 @@ def build() -> None:
     con = _open()
     from ..analytics.build import analyse
 
-    analyse(con)
+    with _progress() as bar:
+        task = bar.add_task("analyse", total=None, current="")
+        analyse(con, on_step=lambda step: bar.update(task, current=step))
     console.print("analytics rebuilt")
 
 
