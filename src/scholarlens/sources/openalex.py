@@ -23,7 +23,6 @@ Choices worth knowing:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Iterable, Iterator
 
@@ -40,9 +39,14 @@ from ..records import (
     Work,
     author_name_key,
 )
+from .fields import Unreadable, get_int
+from .fields import get_dict as _dict
+from .fields import get_list as _list
+from .fields import get_number as _number
+from .fields import get_text as _text  # not stripped: OpenAlex text is kept as sent
+from .fields import raw_json as _raw
 
 SOURCE = "openalex"
-_RAW_LIMIT = 2000
 
 _ENTITY_URL = re.compile(r"^https?://openalex\.org/(?P<path>[^?#]+)$", re.I)
 _SHORT_ID = re.compile(r"^(?:https?://openalex\.org/)?(?P<id>[WAISCTFPK]\d+)$", re.I)
@@ -61,10 +65,6 @@ _KIND_BY_PATH = {
 _ARXIV_ID = r"(?P<arxiv>\d{4}\.\d{4,5}|[a-z][a-z.-]*(?:\.[A-Z]{2})?/\d{7})"
 _ARXIV_URL = re.compile(r"arxiv\.org/(?:abs|pdf)/" + _ARXIV_ID + r"(?:v\d+)?(?:\.pdf)?/?(?:[?#].*)?$", re.I)
 _ARXIV_DOI = re.compile(r"10\.48550/arxiv\." + _ARXIV_ID, re.I)
-
-
-class Unreadable(ValueError):
-    """A record whose shape is not what OpenAlex sends (a title that is a number, a missing id, ...)."""
 
 
 # --- recognising ---------------------------------------------------------------------------------------
@@ -112,47 +112,9 @@ def is_openalex(obj) -> bool:
 
 # --- small readers that refuse the wrong type instead of guessing ----------------------------------------
 
-def _text(obj: dict, key: str) -> str | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value or None
-    raise Unreadable(f"{key} is not text: {value!r}"[:200])
-
-
 def _int(obj: dict, key: str) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-        raise Unreadable(f"{key} is not a whole number: {value!r}"[:200])
-    return int(value)
-
-
-def _number(obj: dict, key: str) -> float | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Unreadable(f"{key} is not a number: {value!r}"[:200])
-    return float(value)
-
-
-def _dict(obj: dict, key: str) -> dict:
-    value = obj.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise Unreadable(f"{key} is not an object")
-    return value
-
-
-def _list(obj: dict, key: str) -> list:
-    value = obj.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise Unreadable(f"{key} is not a list")
-    return value
+    # This reader has always taken a float with nothing after the point (2018.0) as a whole number.
+    return get_int(obj, key, integral_float=True)
 
 
 def _short_id(value, letter: str) -> str:
@@ -404,13 +366,6 @@ _READERS = {"work": _work_records, "author": _author_records, "institution": _in
 
 
 # --- entry point ---------------------------------------------------------------------------------------
-
-def _raw(obj) -> str:
-    try:
-        return json.dumps(obj, ensure_ascii=False)[:_RAW_LIMIT]
-    except (TypeError, ValueError):
-        return repr(obj)[:_RAW_LIMIT]
-
 
 def _one(obj, origin: str, kind: str | None) -> Iterable[Record]:
     """All records of one entity, or one Quarantined record: never part of an entity."""

@@ -13,7 +13,6 @@ Each dataset has its own line shape, told apart by its fields (``s2ag_kind``):
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Iterator
 
@@ -30,15 +29,15 @@ from ..records import (
     Work,
     author_name_key,
 )
+from .fields import Unreadable, get_text
+from .fields import get_dict as _dict
+from .fields import get_int as _int  # S2AG dumps write whole numbers as JSON integers only
+from .fields import get_list as _list
+from .fields import raw_json as _raw
 
 SOURCE = "s2ag"
-_RAW_LIMIT = 2000
 _PAPER_URL = re.compile(r"semanticscholar\.org/paper/([0-9a-f]{40})")
 NOT_USED = ("tldrs", "paper-ids", "publication-venues", "embeddings", "s2orc")
-
-
-class Unreadable(ValueError):
-    """A line whose fields are not what its dataset's schema says."""
 
 
 def s2ag_kind(obj) -> str | None:
@@ -72,12 +71,7 @@ def s2ag_kind(obj) -> str | None:
 # --- small readers that refuse the wrong type ------------------------------------------------------------
 
 def _text(obj: dict, key: str) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.strip() or None  # the dumps write "" for an unknown venue
-    raise Unreadable(f"{key} is not text: {value!r}"[:200])
+    return get_text(obj, key, strip=True)  # the dumps write "" for an unknown venue
 
 
 def _id(obj: dict, key: str) -> str | None:
@@ -90,46 +84,12 @@ def _id(obj: dict, key: str) -> str | None:
     return str(value).strip()
 
 
-def _int(obj: dict, key: str) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Unreadable(f"{key} is not a whole number: {value!r}"[:200])
-    return value
-
-
-def _dict(obj: dict, key: str) -> dict:
-    value = obj.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise Unreadable(f"{key} is not an object")
-    return value
-
-
-def _list(obj: dict, key: str) -> list:
-    value = obj.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise Unreadable(f"{key} is not a list")
-    return value
-
-
 def _external(ids: dict, name: str) -> str | None:
     """An external id, whatever the dataset's casing ("ArXiv" in papers, "arxiv" in s2orc)."""
     for k, v in ids.items():
         if k.lower() == name.lower() and isinstance(v, str) and v.strip():
             return v.strip()
     return None
-
-
-def _raw(obj) -> str:
-    try:
-        return json.dumps(obj, ensure_ascii=False)[:_RAW_LIMIT]
-    except (TypeError, ValueError):
-        return repr(obj)[:_RAW_LIMIT]
 
 
 def _shared_keys(ids: dict) -> tuple[list[str], str | None, str | None]:

@@ -24,7 +24,6 @@ Choices worth knowing:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from typing import Iterator
 
@@ -42,17 +41,16 @@ from ..records import (
     Work,
     author_name_key,
 )
+from .fields import Unreadable, get_int, get_text
+from .fields import get_dict as _dict
+from .fields import get_list as _list
+from .fields import raw_json as _raw
 
 SOURCE = "semanticscholar"
-_RAW_LIMIT = 2000
 _PAGE_KEYS = ("offset", "next", "total", "token")
 _NO_ID = "paper without any id"
 # Hosts that only ever hold code or models; archives (Zenodo, OSF) hold papers too, so a PDF there is no code.
 _NOT_CODE = ("project-page", "zenodo", "osf")
-
-
-class Unreadable(ValueError):
-    """A record whose shape is not what the Graph API sends."""
 
 
 # --- recognising ---------------------------------------------------------------------------------------
@@ -110,41 +108,11 @@ def is_semanticscholar(obj) -> bool:
 # --- small readers that refuse the wrong type ------------------------------------------------------------
 
 def _text(obj: dict, key: str) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.strip() or None  # S2 sends "" for an unknown venue
-    raise Unreadable(f"{key} is not text: {value!r}"[:200])
+    return get_text(obj, key, strip=True)  # S2 sends "" for an unknown venue
 
 
 def _int(obj: dict, key: str) -> int | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str) and value.isdigit():  # corpus ids come as text in some answers
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise Unreadable(f"{key} is not a whole number: {value!r}"[:200])
-    return value
-
-
-def _dict(obj: dict, key: str) -> dict:
-    value = obj.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise Unreadable(f"{key} is not an object")
-    return value
-
-
-def _list(obj: dict, key: str) -> list:
-    value = obj.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise Unreadable(f"{key} is not a list")
-    return value
+    return get_int(obj, key, digit_text=True)  # corpus ids come as text in some answers
 
 
 def _date(value) -> dt.date | None:
@@ -154,13 +122,6 @@ def _date(value) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except (TypeError, ValueError):
         raise Unreadable(f"publicationDate is not a date: {value!r}") from None
-
-
-def _raw(obj) -> str:
-    try:
-        return json.dumps(obj, ensure_ascii=False)[:_RAW_LIMIT]
-    except (TypeError, ValueError):
-        return repr(obj)[:_RAW_LIMIT]
 
 
 # --- papers --------------------------------------------------------------------------------------------
