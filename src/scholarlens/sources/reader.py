@@ -16,10 +16,10 @@ from typing import Iterable, Iterator
 
 from ..records import Quarantined, Record
 from . import openalex, profile_page, s2ag, semanticscholar
+from .fields import RAW_LIMIT, raw_json
 
 # Files that describe data rather than hold it.
 _NOT_DATA = ("source.md", "readme", "license")
-_RAW_LIMIT = 2000
 
 
 class InputError(Exception):
@@ -73,7 +73,7 @@ def _read_text(path: Path) -> tuple[str, Quarantined | None]:
             tail = data[cut + 1:] if cut >= 0 else data
             data = data[: cut + 1] if cut >= 0 else b""
             if tail.strip():
-                problem.raw = tail[:_RAW_LIMIT].decode("utf-8", "replace")
+                problem.raw = tail[:RAW_LIMIT].decode("utf-8", "replace")
     text = data.decode("utf-8", errors="replace")
     return text, problem
 
@@ -111,7 +111,7 @@ def _records_from_object(obj, origin: str, report: FileReport) -> Iterator[Recor
                 continue
             yield from _records_from_object(item, f"{origin}#{i}", report)
         return
-    yield Quarantined(origin, "unrecognised record: not OpenAlex, Semantic Scholar or S2AG", json.dumps(obj)[:_RAW_LIMIT])
+    yield Quarantined(origin, "unrecognised record: not OpenAlex, Semantic Scholar or S2AG", raw_json(obj))
 
 
 def read_file(path: Path, report: FileReport | None = None) -> Iterator[Record]:
@@ -151,12 +151,12 @@ def read_file(path: Path, report: FileReport | None = None) -> Iterator[Record]:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    yield Quarantined(where, f"malformed JSON line: {exc.msg} at column {exc.colno}", line[:_RAW_LIMIT])
+                    yield Quarantined(where, f"malformed JSON line: {exc.msg} at column {exc.colno}", line[:RAW_LIMIT])
                     continue
                 report.objects += 1
                 yield from _records_from_object(obj, where, report)
             return
-        yield Quarantined(origin, f"malformed JSON: {first_error.msg} at line {first_error.lineno} column {first_error.colno}", stripped[:_RAW_LIMIT])
+        yield Quarantined(origin, f"malformed JSON: {first_error.msg} at line {first_error.lineno} column {first_error.colno}", stripped[:RAW_LIMIT])
         return
 
     if profile_page.looks_like_profile_page(text):
@@ -164,10 +164,10 @@ def read_file(path: Path, report: FileReport | None = None) -> Iterator[Record]:
         try:
             page = profile_page.parse_profile_page(text, origin)
         except profile_page.ProfilePageError as exc:
-            yield Quarantined(origin, f"unreadable profile page: {exc}", stripped[:_RAW_LIMIT])
+            yield Quarantined(origin, f"unreadable profile page: {exc}", stripped[:RAW_LIMIT])
             return
         report.objects += len(page.cards)
         yield from profile_page.records_from_profile_page(page)
         return
 
-    yield Quarantined(origin, "unknown format: not JSON, JSON Lines or a profile page", stripped[:_RAW_LIMIT])
+    yield Quarantined(origin, "unknown format: not JSON, JSON Lines or a profile page", stripped[:RAW_LIMIT])
