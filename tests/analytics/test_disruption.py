@@ -1,8 +1,9 @@
 """CD index, mCD and I-index: hand-worked graphs, the peers' own numbers, properties, and a 100k-citer hub.
 
 cdindex (pip install cdindex) is the reference for CDINDEX_RULES on every work of a generated graph. novelpy pins
-pandas 2.1 and scipy 1.13, so it cannot live in this environment; its DI1 is compared in a subprocess when
-NOVELPY_PYTHON names an interpreter that has it (else that test is skipped; the benchmark always runs it).
+pandas 2.1 and scipy 1.13, so it cannot live in this environment: its DI1 on a seeded graph is recorded in
+tests/data/peers/novelpy_di1.json (benchmarks/record_novelpy.py, see SOURCE.md there) and compared in every run; a
+fresh novelpy run is compared too when NOVELPY_PYTHON names an interpreter that has it (else only that test skips).
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from scholarlens.analytics.disruption import CDINDEX_RULES, NOVELPY_RULES, cd_in
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH))
+import record_novelpy  # noqa: E402
 from graphgen import generate  # noqa: E402
+
+PEERS = Path(__file__).resolve().parents[1] / "data" / "peers"
 
 
 def run(works: dict, citations: list, delta=5, **rules) -> pd.DataFrame:
@@ -242,19 +246,34 @@ def novelpy_python() -> str | None:
     return path if path and Path(path).exists() else None
 
 
-@pytest.mark.skipif(novelpy_python() is None, reason="set NOVELPY_PYTHON to a Python with novelpy 1.4")
-def test_equal_to_novelpy_di1_on_every_work(tmp_path):
-    from bench_disruption import write_novelpy_input
-
-    works, citations = generate(10_000, seed=5)
-    write_novelpy_input(works, citations, tmp_path)
-    done = subprocess.run([novelpy_python(), str(BENCH / "bench_disruption.py"), "--worker", "novelpy",
-                           str(tmp_path), str(tmp_path / "di1.json")], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    di1 = pd.DataFrame(json.load(open(tmp_path / "di1.json"))).set_index("id")["di1"]
+def assert_equal_to_novelpy_di1(record: dict) -> None:
+    """Regenerate the recorded input, check it is the same data, and compare cd (novelpy's rules) with DI1."""
+    works, citations = record_novelpy.di1_input()
+    expected = {k: v for k, v in record["input"].items() if k != "generator"}
+    assert record_novelpy.di1_fingerprint(works, citations) == expected, (
+        "the generator no longer makes the recorded input: rerun benchmarks/record_novelpy.py with novelpy")
     ours = cd_index(works[["id", "time"]], citations, None, **NOVELPY_RULES).set_index("id")
-    assert len(di1) == len(works)
-    assert np.array_equal(ours.loc[di1.index, "cd"].to_numpy(), di1.to_numpy(float))
+    assert sorted(record["id"]) == sorted(works["id"].tolist())  # novelpy scores every work
+    di1 = np.array([np.nan if v is None else v for v in record["di1"]], dtype=np.float64)
+    # Exact: DI1 is a ratio of counts, the same division on both sides (NaN in the same places, if any).
+    np.testing.assert_array_equal(ours.loc[record["id"], "cd"].to_numpy(np.float64), di1)
+
+
+def test_equal_to_recorded_novelpy_di1_on_every_work():
+    record = record_novelpy.load(PEERS / record_novelpy.DI1_FILE)
+    assert record["input"]["works"] == len(record["id"]) > 900 and record["input"]["citations"] == 10_000
+    assert_equal_to_novelpy_di1(record)
+
+
+@pytest.mark.skipif(novelpy_python() is None, reason="set NOVELPY_PYTHON to a Python with novelpy 1.4")
+def test_equal_to_live_novelpy_di1_on_every_work(tmp_path):
+    done = subprocess.run([novelpy_python(), str(BENCH / "record_novelpy.py"), "--only", "disruption",
+                           "--out", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    fresh = record_novelpy.load(tmp_path / record_novelpy.DI1_FILE)
+    assert_equal_to_novelpy_di1(fresh)
+    recorded = record_novelpy.load(PEERS / record_novelpy.DI1_FILE)  # and the recording is still what novelpy gives
+    assert (fresh["input"], fresh["id"], fresh["di1"]) == (recorded["input"], recorded["id"], recorded["di1"])
 
 
 # ------------------------------------------------------------------------------------------ properties
