@@ -2,17 +2,14 @@
 implementation of novelpy's definitions, order invariance, and equality with novelpy itself. novelpy pins old
 pandas/SciPy/spaCy, so it lives in its own environment: its outputs on a seeded data set are recorded in
 tests/data/peers/novelpy_refnovelty.json (benchmarks/record_novelpy.py, see SOURCE.md there) and compared in every
-run; a fresh novelpy run is compared too when NOVELPY_PYTHON names a Python that has it, or in-process when novelpy
-is importable (only those skip)."""
+run. To check the recording against a fresh novelpy run: see tests/data/peers/SOURCE.md."""
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
 import math
-import os
 import random
-import subprocess
 import types
 from collections import Counter
 from pathlib import Path
@@ -351,11 +348,6 @@ def _assert_equals_novelpy(recorder, record: dict, lee_maxulp: int) -> None:
         np.testing.assert_array_max_ulp(ours_nov, theirs_l, maxulp=lee_maxulp)
 
 
-def _novelpy_python() -> str | None:
-    path = os.environ.get("NOVELPY_PYTHON")
-    return path if path and Path(path).exists() else None
-
-
 def test_equals_recorded_novelpy(recorder):
     record = recorder.load(PEERS / recorder.REFNOVELTY_FILE)
     assert record["input"]["papers"] == 2_000 and record["input"]["focal_papers"] == 200
@@ -367,22 +359,3 @@ def test_equals_recorded_novelpy(recorder):
     _assert_equals_novelpy(recorder, record, lee_maxulp=2)
 
 
-@pytest.mark.skipif(_novelpy_python() is None, reason="set NOVELPY_PYTHON to a Python with novelpy 1.4")
-def test_equals_live_novelpy(recorder, tmp_path):
-    done = subprocess.run([_novelpy_python(), str(ROOT / "benchmarks" / "record_novelpy.py"), "--only", "refnovelty",
-                           "--out", str(tmp_path)], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    fresh = recorder.load(tmp_path / recorder.REFNOVELTY_FILE)
-    _assert_equals_novelpy(recorder, fresh, lee_maxulp=2)  # another NumPy there: see test_equals_recorded_novelpy
-    # The recording is still what novelpy gives (Lee up to the log's last bit, in case that venv's NumPy moved).
-    recorded = recorder.load(PEERS / recorder.REFNOVELTY_FILE)
-    for key in ("input", "settings", "uzzi", "pairs"):
-        assert fresh[key] == recorded[key], key
-    assert fresh["lee"]["id"] == recorded["lee"]["id"]
-    np.testing.assert_array_max_ulp(_nan(fresh["lee"]["novelty"]), _nan(recorded["lee"]["novelty"]), maxulp=2)
-
-
-def test_equals_novelpy_in_process(recorder, tmp_path):
-    pytest.importorskip("novelpy", reason="novelpy not installed (pip install novelpy scipy==1.13.1)")
-    record = recorder.record_refnovelty(tmp_path)  # novelpy run here, on the same NumPy as scholarlens
-    _assert_equals_novelpy(recorder, record, lee_maxulp=0)  # same np.log: bitwise equal
