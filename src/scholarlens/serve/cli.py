@@ -215,7 +215,13 @@ def print_profile(prof: dict, limit: int | None) -> None:
         if w["citations"] is not None:
             details.append(f"{w['citations']:,} citations")
         if w["novelty"] is not None:
-            details.append(f"novelty {w['novelty']:.0f}")
+            text = f"novelty {w['novelty']:.0f}"
+            if w["novelty_neighbours"]:
+                n = w["novelty_neighbours"][0]
+                text += f" (nearest earlier work: {n['title']}, {n['year']}, similarity {n['similarity']:.2f})"
+            details.append(text)
+        if w["disruption"] and w["disruption"]["cd"] is not None:
+            details.append(f"CD {w['disruption']['cd']:.2f} ({w['disruption']['i']} citing in {w['disruption']['delta']} years)")
         if w["code_url"]:
             details.append(w["code_url"])
         if details:

@@ -225,8 +225,8 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
         # Analytics tables exist once `build` has run; a store that was only ingested still reads.
         extra_cols, extra_joins = [], []
         for table, alias, cols, nulls in (
-            ("work_novelty", "n", "n.novelty, n.neighbours AS novelty_neighbours",
-             "NULL::DOUBLE AS novelty, NULL AS novelty_neighbours"),
+            ("work_novelty", "n", "n.novelty, n.neighbours AS novelty_neighbours, n.cohort_size AS novelty_cohort, n.reason AS novelty_reason",
+             "NULL::DOUBLE AS novelty, NULL AS novelty_neighbours, NULL AS novelty_cohort, NULL AS novelty_reason"),
             ("work_disruption", "d",
              "CASE WHEN d.window_closed THEN struct_pack(cd := d.cd, mcd := d.mcd, i := d.i, delta := d.delta) END AS disruption",
              "NULL AS disruption"),
@@ -267,7 +267,7 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
         con.unregister("_ids")
     cols = ["id", "title", "abstract", "date", "year", "category", "field", "venue", "doi", "arxiv_id",
             "authors_truncated", "code_badge", "reported_ai_score", "citations", "cited_by_reported",
-            "cited_by_counted", "citation_percentile", "novelty", "novelty_neighbours", "disruption",
+            "cited_by_counted", "citation_percentile", "novelty", "novelty_neighbours", "novelty_cohort", "novelty_reason", "disruption",
             "reference_novelty", "code_urls", "authors",
             "affiliations", "sources", "as_of"]
     out = []
@@ -295,6 +295,8 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
             "ai_score_kind": "reported" if reported_score is not None else None,
             "novelty": None if w["novelty"] is None else round(float(w["novelty"]), 1),
             "novelty_neighbours": w["novelty_neighbours"],
+            "novelty_cohort": w["novelty_cohort"],  # works of the same category and year it is ranked among
+            "novelty_reason": w["novelty_reason"],  # why there is no novelty, when there is none
             "disruption": w["disruption"],
             "reference_novelty": w["reference_novelty"],
             "citations": w["citations"],
