@@ -174,7 +174,7 @@ def main() -> None:
                      f"{r['embed/s']:,.0f} |")
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     try:
-        uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+        uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
         uptime = "?"
     section = "\n".join(

@@ -197,7 +197,7 @@ def _literature(n, dim=16, seed=0):
 def test_nearest_earlier_returns_only_strictly_earlier_works(exact_limit):
     ids, vectors, dates = _literature(400)
     days = to_days(dates)
-    rows, sims = nearest_earlier(vectors, days, k=5, keys=ids, exact_limit=exact_limit)
+    rows, _ = nearest_earlier(vectors, days, k=5, keys=ids, exact_limit=exact_limit)
     agree = 0
     for i in range(len(ids)):
         found = [r for r in rows[i] if r >= 0]

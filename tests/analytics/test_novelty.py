@@ -131,7 +131,8 @@ def test_adding_later_works_changes_no_earlier_distance_nor_percentile(literatur
         }
     )
     before = semantic_novelty(works, vectors, k=3)
-    after = semantic_novelty(pd.concat([works, new], ignore_index=True), np.vstack([vectors, rng.standard_normal((n_new, DIM))]), k=3)
+    grown = np.vstack([vectors, rng.standard_normal((n_new, DIM))])
+    after = semantic_novelty(pd.concat([works, new], ignore_index=True), grown, k=3)
     head = after.iloc[: len(works)]
     np.testing.assert_allclose(head.distance.to_numpy(), before.distance.to_numpy(), atol=1e-6, equal_nan=True)
     # New works are in a later year, so no cohort of the old works changes: the percentiles stay too.
@@ -195,7 +196,8 @@ def test_input_order_does_not_matter():
     perm = rng.permutation(40)
     shuffled = semantic_novelty(works.iloc[perm], vectors[perm], k=5).set_index("id").sort_index()
     pd.testing.assert_series_equal(straight.novelty, shuffled.novelty)
-    assert straight.neighbours.map(lambda x: [n for n, _ in x]).equals(shuffled.neighbours.map(lambda x: [n for n, _ in x]))
+    names = lambda frame: frame.neighbours.map(lambda pairs: [n for n, _ in pairs])
+    assert names(straight).equals(names(shuffled))
 
 
 def test_bad_input_is_refused():
