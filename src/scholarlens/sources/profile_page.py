@@ -23,11 +23,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from ..analytics.codelinks import classify_host, find_code_links
+from ..analytics.codelinks import find_code_links
 from ..records import (
     Author,
     Authorship,
-    CodeLink,
     Institution,
     Provenance,
     Quarantined,
@@ -362,8 +361,6 @@ def records_from_profile_page(page: ProfilePage) -> Iterator[Record]:
             code_badge=card.code_badge,
             reported_ai_score=card.ai_score,
         )
-        for url in card.code_links:
-            yield CodeLink(work_key=key, url=url, host=classify_host(url), found_in="abstract")
         if card.ai_score is not None:
             yield ReportedFigure("work", key, "ai_score", card.ai_score, prov)
 
