@@ -103,3 +103,29 @@ def test_reported_figures_keep_their_provenance(tmp_path):
     write_records(con, [ReportedFigure("author", "openalex:A1", "h_index", 12, prov)])
     write_records(con, [ReportedFigure("author", "openalex:A1", "h_index", 13, Provenance("openalex", "A1", "reported", "2025-11-01"))])
     assert con.execute("SELECT value, source, as_of FROM reported").fetchall() == [(13.0, "openalex", "2025-11-01")]
+
+
+def test_a_merge_inside_one_batch_leaves_no_row_on_the_absorbed_work(tmp_path):
+    con = connect(tmp_path / "s.duckdb")
+    write_records(con, [
+        Work(keys=["doi:10.1/a"], title="T", provenance=Provenance("openalex", "A"), cited_by_count=3,
+             authorships=[Authorship("name:ann", 1, "Ann")]),
+        Work(keys=["s2:b", "arxiv:2101.00001"], title="T", provenance=Provenance("semanticscholar", "B"), cited_by_count=5,
+             authorships=[Authorship("name:bob", 1, "Bob")]),
+        Work(keys=["s2ag:c", "doi:10.1/a", "arxiv:2101.00001"], title="T", provenance=Provenance("s2ag", "C")),
+    ])
+    (work_id,) = con.execute("SELECT work_id FROM works").fetchone()
+    for table in ("work_keys", "work_sources", "authorships", "counts_by_year", "code_links"):
+        ids = {w for (w,) in con.execute(f"SELECT DISTINCT work_id FROM {table}").fetchall()}
+        assert ids <= {work_id}, table
+    assert {a for (a,) in con.execute("SELECT author_id FROM authorships").fetchall()} == {"name:ann", "name:bob"}
+    assert con.execute("SELECT cited_by_count FROM works").fetchone()[0] == 5
+    assert {e for (e,) in con.execute("SELECT DISTINCT entity_id FROM reported WHERE entity = 'work'").fetchall()} == {work_id}
+
+
+def test_a_merge_across_batches_keeps_the_larger_citation_count(tmp_path):
+    con = connect(tmp_path / "s.duckdb")
+    write_records(con, [Work(keys=["doi:10.1/a"], title="T", provenance=Provenance("x", None), cited_by_count=3)])
+    write_records(con, [Work(keys=["arxiv:2101.00001"], title="T", provenance=Provenance("y", None), cited_by_count=5)])
+    write_records(con, [Work(keys=["doi:10.1/a", "arxiv:2101.00001"], title="T", provenance=Provenance("z", None))])
+    assert con.execute("SELECT count(*), max(cited_by_count) FROM works").fetchone() == (1, 5)

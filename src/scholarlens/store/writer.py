@@ -189,7 +189,11 @@ def _apply_merges(con: duckdb.DuckDBPyConnection, merges: dict[str, str]) -> Non
         old = con.execute("SELECT * FROM works WHERE work_id = ?", [absorbed]).fetchdf()
         if len(old):
             cols = [c for c in old.columns if c != "work_id"]
-            sets = ", ".join(f'"{c}" = COALESCE(works."{c}", o."{c}")' for c in cols)
+            # The same rules as an upsert: fill gaps, keep the larger citation count, truncated only if both are.
+            merged = {c: f'COALESCE(works."{c}", o."{c}")' for c in cols}
+            merged["cited_by_count"] = "GREATEST(works.cited_by_count, o.cited_by_count)"
+            merged["authors_truncated"] = "works.authors_truncated AND o.authors_truncated"
+            sets = ", ".join(f'"{c}" = {expr}' for c, expr in merged.items())
             con.execute(
                 f"UPDATE works SET {sets} FROM (SELECT * FROM works WHERE work_id = ?) o WHERE works.work_id = ?",
                 [absorbed, survivor],
@@ -256,8 +260,11 @@ def _write(con: duckdb.DuckDBPyConnection, records: list[Record], summary: Write
     reported_rows = _Rows(("entity", "entity_id", "metric", "source"))
     quarantine_rows = _Rows(("origin", "reason"))
 
-    for w in works:
-        work_id = resolver.resolve(w.keys)
+    # Resolve every work first: a later record of the batch may merge two works an earlier one named, and
+    # every row written below must carry the surviving id.
+    resolved = [resolver.resolve(w.keys) for w in works]
+    for w, first_id in zip(works, resolved):
+        work_id = resolver.lookup(w.keys[0]) or first_id
         for k in w.keys:
             key_rows.add(key=k, work_id=work_id)
         work_rows.add(
