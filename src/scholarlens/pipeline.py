@@ -55,11 +55,18 @@ def file_digest(path: Path) -> str:
 
 
 def _is_done(con: duckdb.DuckDBPyConnection, digest: str) -> bool:
-    return con.execute("SELECT 1 FROM ingested_files WHERE sha256 = ?", [digest]).fetchone() is not None
+    return bool(con.execute("SELECT count(*) FROM ingested_files WHERE sha256 = ?", [digest]).fetchall()[0][0])
 
 
 def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, summary: IngestSummary, *, force: bool = False) -> None:
-    digest = file_digest(path)
+    try:
+        digest = file_digest(path)
+    except OSError as exc:  # unreadable (permissions, a vanished file): set aside, the build goes on
+        record = Quarantined(str(path), f"cannot read file: {exc.strerror or exc}")
+        write_records(con, [record])
+        summary.quarantined += 1
+        summary.quarantine_reasons.append((record.origin, record.reason))
+        return
     if not force and _is_done(con, digest):
         summary.files_already_done += 1
         return

@@ -105,12 +105,6 @@ def test_profile_page_over_http(server):
     assert r.status_code == 404
 
 
-def test_source_text_is_escaped(server):
-    r = httpx.get(server + "/search", params={"q": "<script>alert(1)</script>"})
-    assert r.status_code == 200
-    assert "<script>alert(1)</script>" not in r.text and "&lt;script&gt;" in r.text
-
-
 def test_headless_chromium_renders_the_profile(server, artifacts):
     from playwright.sync_api import sync_playwright
 
@@ -136,8 +130,9 @@ def test_headless_chromium_renders_the_profile(server, artifacts):
         page.screenshot(path=str(artifacts / "profile-lewei-lu.png"), full_page=False)
 
         page.goto(server + "/authors/" + quote("s2author:2262347", safe=""))
-        assert "23" in page.inner_text("#profile-header")
-        assert page.locator("#citations-chart rect").count() > 0 or page.locator("#cards article.paper").count() > 0
+        assert "h-index23" in page.inner_text("#profile-header").replace("\n", "")
+        assert page.locator("#citations-chart rect").count() == 3  # S2 citing papers from 2022, 2023 and 2024
+        assert page.locator("#cards article.paper").count() == 20
         page.screenshot(path=str(artifacts / "profile-turing.png"))
         browser.close()
     assert (artifacts / "profile-lewei-lu.png").stat().st_size > 10_000

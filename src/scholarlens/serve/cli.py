@@ -53,10 +53,13 @@ def main(
     state.store = store
 
 
-def _open(read_only: bool = False):
+def _open(read_only: bool = False, analysed: bool = False):
     try:
-        return connect(state.store, read_only=read_only)
-    except StoreError as exc:
+        con = connect(state.store, read_only=read_only)
+        if analysed:
+            queries.require_analysed(con)
+        return con
+    except (StoreError, queries.NotAnalysed) as exc:
         fail(str(exc))
 
 
@@ -140,7 +143,7 @@ def search(query: str = typer.Argument(..., help="Part of a name, or an author i
 
     Example: scholarlens search turing
     """
-    con = _open(read_only=True)
+    con = _open(read_only=True, analysed=True)
     hits = queries.search_authors(con, query)
     if not hits:
         fail(f"no author matches {query!r}")
@@ -169,7 +172,7 @@ def profile(
 
     Example: scholarlens profile "A. Turing" --json
     """
-    con = _open(read_only=True)
+    con = _open(read_only=True, analysed=True)
     try:
         author_id = queries.resolve_author(con, name)
         prof = queries.author_profile(con, author_id)
@@ -288,7 +291,7 @@ def _serve(store: Optional[Path], host: str, port: int, open_browser: bool) -> N
 
     try:
         web_app = create_app(store)
-    except StoreError as exc:
+    except (StoreError, queries.NotAnalysed) as exc:
         fail(str(exc))
     url = f"http://{host}:{port}/"
     console.print(f"serving {store} on [bold]{url}[/] (Ctrl+C to stop)")
@@ -336,6 +339,8 @@ def embed(
         n = embedding.embed_jsonl(input, output, backend=backend)
     except (ValueError, KeyError) as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
     console.print(f"wrote {n} vectors to {output}")
 
 

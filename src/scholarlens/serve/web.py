@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -42,6 +42,7 @@ def _bar_chart(series: list[dict], width: int = 560, height: int = 140) -> dict 
 
 def create_app(store: str | Path | None) -> FastAPI:
     con = connect(store, read_only=True)
+    queries.require_analysed(con)  # a store never built would answer every page with a missing table
     app = FastAPI(
         title="scholarlens",
         version=__version__,
@@ -91,8 +92,6 @@ def create_app(store: str | Path | None) -> FastAPI:
     ):
         prof = queries.author_profile(cursor(), author_id, page=page, per_page=per_page)
         pages = max(1, math.ceil(prof["works_total"] / per_page))
-        if page > pages:
-            raise HTTPException(404, f"page {page} is past the last page ({pages})")
         return templates.TemplateResponse(
             request,
             "profile.html",

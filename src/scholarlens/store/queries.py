@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from .writer import normalize_key
+
 # Metrics a source may report about an author, and the column of author_metrics we compute for each.
 COMPARABLE = {
     "h_index": "h_index",
@@ -27,8 +29,24 @@ class NotFound(LookupError):
     pass
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params=None):
+    """The first row (or None), with the result read to its end: DuckDB refuses to register a frame on a
+    connection whose last result is still open."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0] > 0
+    return _one(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])[0] > 0
+
+
+class NotAnalysed(RuntimeError):
+    """The store holds records but its analytics tables were never built."""
+
+
+def require_analysed(con: duckdb.DuckDBPyConnection) -> None:
+    if not _has_table(con, "author_metrics"):
+        raise NotAnalysed("the store has not been analysed yet: run `scholarlens --store PATH build`")
 
 
 def display_date(d: dt.date | None, today: dt.date | None = None) -> str | None:
@@ -59,7 +77,7 @@ def search_authors(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) 
         SELECT a.author_id, a.name, coalesce(m.works_count, 0) AS n, m.h_index, a.field
         FROM authors a LEFT JOIN author_metrics m USING (author_id)
         WHERE a.author_id = $q
-           OR strip_accents(lower(a.name)) LIKE '%' || strip_accents(lower($q)) || '%'
+           OR contains(strip_accents(lower(a.name)), strip_accents(lower($q)))  -- literal: % and _ are not wildcards
         ORDER BY (strip_accents(lower(a.name)) = strip_accents(lower($q))) DESC, n DESC, a.name
         LIMIT $limit
         """,
@@ -99,15 +117,16 @@ def author_profile(
     per_page: int | None = None,
     today: dt.date | None = None,
 ) -> dict:
-    row = con.execute("SELECT author_id, name, orcid, field, source FROM authors WHERE author_id = ?", [author_id]).fetchone()
+    row = _one(con, "SELECT author_id, name, orcid, field, source FROM authors WHERE author_id = ?", [author_id])
     if row is None:
         raise NotFound(f"no author with id {author_id!r}")
     _, name, orcid, field, source = row
-    m = con.execute(
+    m = _one(
+        con,
         "SELECT works_count, citations, h_index, g_index, i10_index, m_quotient, first_year, works_with_citations "
         "FROM author_metrics WHERE author_id = ?",
         [author_id],
-    ).fetchone()
+    )
     computed = dict(zip(
         ["works_count", "citations", "h_index", "g_index", "i10_index", "m_quotient", "first_year", "works_with_citations"],
         m if m else [0, None, None, None, None, None, None, 0],
@@ -142,6 +161,9 @@ def author_profile(
 
     total = len(works)
     if per_page:
+        last = max(1, -(-total // per_page))
+        if page > last:
+            raise NotFound(f"page {page} is past the last page ({last})")
         start = (page - 1) * per_page
         shown = works[start:start + per_page]
     else:
@@ -185,7 +207,7 @@ def _main_category(works: list[dict]) -> str | None:
 def _author_novelty(con, author_id: str) -> float | None:
     if not _has_table(con, "author_novelty"):
         return None
-    row = con.execute("SELECT novelty FROM author_novelty WHERE author_id = ?", [author_id]).fetchone()
+    row = _one(con, "SELECT novelty FROM author_novelty WHERE author_id = ?", [author_id])
     return None if row is None or row[0] is None else round(float(row[0]), 1)
 
 
@@ -202,7 +224,8 @@ def author_works(con: duckdb.DuckDBPyConnection, author_id: str, *, today: dt.da
 def work_detail(con: duckdb.DuckDBPyConnection, work_id: str, *, today: dt.date | None = None) -> dict:
     found = works_by_id(con, [work_id], today=today)
     if not found:
-        row = con.execute("SELECT work_id FROM work_keys WHERE key = ?", [work_id]).fetchone()
+        # Any key of the work finds it, in any spelling the store normalises ("DOI:10.1/X", "arxiv:2101.1v2").
+        row = _one(con, "SELECT work_id FROM work_keys WHERE key = ?", [normalize_key(work_id)])
         if row:
             found = works_by_id(con, [row[0]], today=today)
     if not found:
