@@ -34,8 +34,13 @@ _URL = re.compile(
 )
 _TRAILING = ".,;:!?)]}'\""
 
-# Words that, near a link to an unknown host, say the link is the paper's code or project page.
-_PROJECT_WORDS = re.compile(r"\b(code|codes|project page|project website|website|repository|repo|available|released|open[- ]source|demo|models?|data(set)?)\b", re.I)
+# Words that, in the sentence of a link to an unknown host, say the link is the paper's code or project page.
+# ("available", "model" or "data" alone are not enough: "the review history is available at ...".)
+_PROJECT_WORDS = re.compile(
+    r"\b(code|codes|source code|implementation|project page|project website|website|homepage|repository|repo|"
+    r"open[- ]source|demo|toolkit|toolbox|library|software)\b",
+    re.I,
+)
 
 
 def host_of(url: str) -> str:
@@ -63,8 +68,8 @@ def _clean(url: str) -> str:
 def find_code_links(text: str | None) -> list[str]:
     """Links to code or project pages in a text, in order of appearance, without duplicates.
 
-    Links to known code hosts always count; a link to another site counts when the sentence around it
-    speaks of code, a project page, a website or a release (so a dataset DOI or a citation link does not).
+    Links to known code hosts always count; a link to another site counts when its sentence speaks of code,
+    a project page, a website, a demo or software (so a dataset DOI, a review history or a citation does not).
     """
     if not text:
         return []
@@ -78,8 +83,9 @@ def find_code_links(text: str | None) -> list[str]:
         if classify_host(url) == "project-page":
             if host.endswith(("doi.org", "arxiv.org", "creativecommons.org")):
                 continue
-            window = text[max(0, m.start() - 120): m.end() + 40]
-            if not _PROJECT_WORDS.search(window):
+            # The sentence that holds the link (at most 200 characters back), not the text around it.
+            start = max(text.rfind(". ", max(0, m.start() - 200), m.start()) + 1, m.start() - 200, 0)
+            if not _PROJECT_WORDS.search(text[start: m.end()]):
                 continue
         if url not in found:
             found.append(url)
