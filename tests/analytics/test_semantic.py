@@ -57,3 +57,11 @@ def test_the_profile_shows_the_authors_novelty_beside_the_pages(sample_store):
     assert all(w["novelty_neighbours"] and w["novelty_neighbours"][0]["year"] <= w["year"] for w in scored)
     page = next(r for r in prof["reported"] if r["metric"] == "novelty")
     assert page["value"] == 56 and page["computed"] == prof["novelty"]
+
+
+def test_no_novelty_in_a_cohort_too_small_to_rank(sample_store):
+    con = connect(sample_store, read_only=True)
+    rows = con.execute("SELECT novelty, cohort_size, reason FROM work_novelty").fetchall()
+    assert all(size >= 5 for novelty, size, _ in rows if novelty is not None)
+    small = [reason for novelty, size, reason in rows if novelty is None and size is not None and size < 5]
+    assert small and all("to rank among (fewer than 5)" in reason for reason in small)

@@ -41,6 +41,9 @@ def analyse(
             if on_step:
                 on_step(name)
             step()
+        # Computed figures are "as of" this build, not as of whenever they are read.
+        con.execute("INSERT INTO meta VALUES ('analysed_at', strftime(now(), '%Y-%m-%d %H:%M UTC')) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

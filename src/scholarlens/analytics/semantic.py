@@ -4,7 +4,8 @@ Embeds every work's title and abstract (scholarlens.embed, fitted once per store
 <store>.vectors/, so works added later embed in the same space and join the nearest-earlier-works index), then
 scores each work against the works published before it (analytics.novelty) within its group (category, else
 field) and year. Writes:
-- work_novelty(work_id, distance, novelty, cohort_size, reason, neighbours: list of {id, title, year, similarity})
+- work_novelty(work_id, distance, novelty, cohort_size, reason, neighbours: list of {id, title, year, similarity});
+  novelty is null (with the reason) in a cohort of fewer than MIN_NOVELTY_COHORT works or without a category/field
 - author_novelty(author_id, novelty, papers_scored): the median of the author's papers' novelty (see
   analytics.novelty.author_novelty for why the median).
 """
@@ -22,6 +23,8 @@ from ..embed import index_works
 from .novelty import author_novelty, semantic_novelty
 
 NEIGHBOURS_KEPT = 5  # shown on cards and in JSON; the score uses the nearest one
+MIN_NOVELTY_COHORT = 5  # as bibliometrics.MIN_PERCENTILE_GROUP: fewer works than this rank nothing
+NO_GROUP = "(none)"
 
 
 def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:
@@ -31,7 +34,7 @@ def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:
 
 def compute_semantic_novelty(con: duckdb.DuckDBPyConnection, k: int = 10) -> int:
     works = con.execute(
-        """SELECT work_id AS id, coalesce(category, field, 'unknown') AS "group", publication_date AS date, year,
+        f"""SELECT work_id AS id, coalesce(category, field, '{NO_GROUP}') AS "group", publication_date AS date, year,
                   title, abstract
            FROM works ORDER BY work_id"""
     ).fetchdf()
@@ -53,6 +56,16 @@ def compute_semantic_novelty(con: duckdb.DuckDBPyConnection, k: int = 10) -> int
         if row is not None:
             vectors[i] = stored[row]
     scored = semantic_novelty(works[["id", "group", "date", "year"]], vectors, k=k)
+    # A percentile among a handful of works says nothing (a lone work would score 50): null, with the reason,
+    # as citation percentiles are. Works with no category or field have no cohort to rank in at all.
+    no_group = (works["group"] == NO_GROUP).to_numpy()
+    small = scored["novelty"].notna().to_numpy() & (scored["cohort_size"].fillna(0).to_numpy() < MIN_NOVELTY_COHORT)
+    scored.loc[small, "reason"] = [
+        f"only {n} {g} works of {'?' if pd.isna(y) else int(y)} to rank among (fewer than {MIN_NOVELTY_COHORT})"
+        for n, g, y in zip(scored.loc[small, "cohort_size"], works.loc[small, "group"], works.loc[small, "year"])
+    ]
+    scored.loc[no_group & scored["novelty"].notna().to_numpy(), "reason"] = "no category or field to rank within"
+    scored.loc[small | no_group, "novelty"] = np.nan
 
     info = works.set_index("id")[["title", "year"]]
     neighbours = [

@@ -14,15 +14,9 @@ import duckdb
 
 from .writer import normalize_key
 
-# Metrics a source may report about an author, and the column of author_metrics we compute for each.
-COMPARABLE = {
-    "h_index": "h_index",
-    "i10_index": "i10_index",
-    "works_count": "works_count",
-    "citations": "citations",
-    "novelty": None,
-    "ai_score": None,
-}
+# Reported metrics that mean the same as ours, so that a difference is worth a flag. A source's "Novelty %" or
+# "AI Score" is its own measure (a profile page does not say how it is made): shown beside ours, never compared.
+COMPARABLE = ("h_index", "i10_index", "works_count", "citations")
 
 
 class NotFound(LookupError):
@@ -132,24 +126,33 @@ def author_profile(
         m if m else [0, None, None, None, None, None, None, 0],
     ))
     works = author_works(con, author_id, today=today)
-    novelty = _author_novelty(con, author_id)
+    novelty = _author_novelty(con, author_id)  # (value, papers scored) or None
     if novelty is not None:
-        computed["novelty"] = novelty
+        computed["novelty"] = novelty[0]
 
     reported = _reported_figures(con, "author", author_id)
     for r in reported:
-        col = COMPARABLE.get(r["metric"], None)
-        mine = computed.get(col) if col else computed.get(r["metric"])
+        mine = computed.get(r["metric"])
         r["value"] = _num(r["value"])
         r["computed"] = _num(mine)
-        r["agrees"] = None if mine is None else abs(float(mine) - float(r["value"])) < 0.5
+        if r["metric"] in COMPARABLE:
+            r["agrees"] = None if mine is None else abs(float(mine) - float(r["value"])) < 0.5
+        else:
+            r["agrees"] = None
+            r["note"] = "the source's own measure; not compared with ours"
 
+    analysed_at = (_one(con, "SELECT value FROM meta WHERE key = 'analysed_at'") or [None])[0]
+    counted = f"computed from {computed['works_count']} works in the store ({computed['works_with_citations']} with citation counts)"
+    bases = {
+        "m_quotient": f"h-index / years since the first work in the store ({computed['first_year']})",
+        "novelty": f"median novelty percentile of the author's {novelty[1] if novelty else 0} scored papers",
+    }
     figures: dict[str, dict] = {}
-    basis = f"computed from {computed['works_count']} works in the store ({computed['works_with_citations']} with citation counts)"
     for metric in ("h_index", "works_count", "citations", "novelty", "ai_score", "g_index", "i10_index", "m_quotient"):
         mine = computed.get(metric)
         if mine is not None and not (metric == "works_count" and mine == 0):
-            figures[metric] = {"value": _num(mine), "kind": "computed", "source": "scholarlens", "as_of": dt.date.today().isoformat(), "basis": basis}
+            figures[metric] = {"value": _num(mine), "kind": "computed", "source": "scholarlens", "as_of": analysed_at,
+                               "basis": bases.get(metric, counted)}
             continue
         theirs = [r for r in reported if r["metric"] == metric]
         if theirs:
@@ -204,11 +207,13 @@ def _main_category(works: list[dict]) -> str | None:
     return max(counts, key=counts.get) if counts else None
 
 
-def _author_novelty(con, author_id: str) -> float | None:
+def _author_novelty(con, author_id: str) -> tuple[float, int] | None:
     if not _has_table(con, "author_novelty"):
         return None
-    row = _one(con, "SELECT novelty FROM author_novelty WHERE author_id = ?", [author_id])
-    return None if row is None or row[0] is None else round(float(row[0]), 1)
+    row = _one(con, "SELECT novelty, papers_scored FROM author_novelty WHERE author_id = ?", [author_id])
+    if row is None or row[0] is None or row[0] != row[0]:  # NaN: no paper scored
+        return None
+    return round(float(row[0]), 1), int(row[1])
 
 
 def author_works(con: duckdb.DuckDBPyConnection, author_id: str, *, today: dt.date | None = None) -> list[dict]:
