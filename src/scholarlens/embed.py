@@ -757,6 +757,22 @@ class WorkIndex:
         return rows, sims
 
 
+def store_embedder(
+    store_path: str | os.PathLike,
+    texts: Sequence[str | None],
+    titles: Sequence[str | None] | None = None,
+    backend: str = "default",
+) -> Embedder:
+    """The store's embedder: the one saved in <store>.vectors/embedder/, or one fitted on these texts and saved
+    there, so that works added later embed in the same space. (Refitting means deleting the directory.)"""
+    model_dir = WorkIndex.directory_for(store_path) / "embedder"
+    if (model_dir / "embedder.json").exists():
+        return load_embedder(model_dir)
+    embedder = fit_embedder(texts, titles, backend)
+    embedder.save(model_dir)
+    return embedder
+
+
 def index_works(
     store_path: str | os.PathLike,
     ids: Sequence[str],
@@ -764,25 +780,22 @@ def index_works(
     dates: Iterable,
     titles: Sequence[str | None] | None = None,
     backend: str = "default",
+    vectors: np.ndarray | None = None,
 ) -> WorkIndex:
-    """Embed and index the works not yet in the store's index, and save it beside the store.
-
-    The first call fits the embedder on these texts and saves it in <store>.vectors/embedder/; later calls load
-    it, so that added works embed in the same space. (Refitting means deleting the directory and reindexing.)
-    """
+    """Add the works not yet in the store's index (embedded by the store's embedder, unless their vectors are
+    given) and save the index beside the store. A work already indexed keeps its vector."""
     directory = WorkIndex.directory_for(store_path)
-    model_dir = directory / "embedder"
-    if (model_dir / "embedder.json").exists():
-        embedder = load_embedder(model_dir)
-    else:
-        embedder = fit_embedder(texts, titles, backend)
-        embedder.save(model_dir)
-    index = WorkIndex.open(directory, dim=embedder.dim)
     ids = [str(i) for i in ids]
     dates = list(dates)
+    embedder = None if vectors is not None else store_embedder(store_path, texts, titles, backend)
+    dim = vectors.shape[1] if vectors is not None else embedder.dim
+    index = WorkIndex.open(directory, dim=dim)
     todo = [i for i, work_id in enumerate(ids) if work_id not in index]
     if todo:
-        vectors = embedder.embed([texts[i] for i in todo], [titles[i] for i in todo] if titles else None)
-        index.add([ids[i] for i in todo], vectors, [dates[i] for i in todo])
+        if vectors is not None:
+            new_vectors = vectors[todo]
+        else:
+            new_vectors = embedder.embed([texts[i] for i in todo], [titles[i] for i in todo] if titles else None)
+        index.add([ids[i] for i in todo], new_vectors, [dates[i] for i in todo])
     index.save(directory)
     return index

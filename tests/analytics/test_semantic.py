@@ -67,3 +67,18 @@ def test_no_novelty_in_a_cohort_too_small_to_rank(sample_store):
     assert small and all("to rank among (fewer than 5)" in reason or reason == "no category or field to rank within"
                          for reason in small)
     assert any("to rank among" in reason for reason in small)
+
+
+def test_an_abstract_that_arrives_later_counts_at_the_next_build(tmp_path, sample_dir):
+    con = connect(tmp_path / "s.duckdb")
+    ingest(con, [sample_dir / "profile_pages"])
+    write_records(con, [Work(keys=["s2corpus:1"], title="Occupancy", publication_date=dt.date(2026, 7, 1),
+                             category="CV", provenance=P)])
+    analyse(con)
+    before = con.execute("SELECT distance FROM work_novelty WHERE work_id = 's2corpus:1'").fetchone()[0]
+    abstract = con.execute("SELECT abstract FROM works WHERE title = 'Scene as Occupancy'").fetchone()[0]
+    write_records(con, [Work(keys=["s2corpus:1"], title=None, abstract=abstract, provenance=Provenance("s2ag", None))])
+    analyse(con)
+    after, neighbours = con.execute("SELECT distance, neighbours FROM work_novelty WHERE work_id = 's2corpus:1'").fetchone()
+    assert after < before
+    assert neighbours[0]["title"] == "Scene as Occupancy"

@@ -1,7 +1,8 @@
 """Semantic novelty of the works in the store, and of their authors.
 
-Embeds every work's title and abstract (scholarlens.embed, fitted once per store and saved beside it in
-<store>.vectors/, so works added later embed in the same space and join the nearest-earlier-works index), then
+Embeds every work's current title and abstract with the store's embedder (scholarlens.embed: fitted on the
+first build and saved beside the store in <store>.vectors/, so works added later embed in the same space; works
+new to the store join the nearest-earlier-works index there), then
 scores each work against the works published before it (analytics.novelty) within its group (category, else
 field) and year. Writes:
 - work_novelty(work_id, distance, novelty, cohort_size, reason, neighbours: list of {id, title, year, similarity});
@@ -19,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..embed import index_works
+from ..embed import index_works, store_embedder
 from .novelty import author_novelty, semantic_novelty
 
 NEIGHBOURS_KEPT = 5  # shown on cards and in JSON; the score uses the nearest one
@@ -46,15 +47,11 @@ def compute_semantic_novelty(con: duckdb.DuckDBPyConnection, k: int = 10) -> int
     titles = works["title"].where(works["title"].notna(), None).tolist()
     # A work known only by its year is placed on 1 January, as analytics.novelty does.
     dates = [d if pd.notna(d) else (f"{int(y):04d}-01-01" if pd.notna(y) else None) for d, y in zip(works["date"], works["year"])]
-    index = index_works(path, works["id"].tolist(), texts, dates, titles)
-    # Vectors of every work in the index, in the works' order; works the index skipped (no text, no date) get zeros.
-    vectors = np.zeros((len(works), index.dim), dtype=np.float32)
-    stored = index.vectors()
-    row_of = {work_id: row for row, work_id in enumerate(index.ids)}
-    for i, work_id in enumerate(works["id"]):
-        row = row_of.get(work_id)
-        if row is not None:
-            vectors[i] = stored[row]
+    # Every work is embedded from its current text at each build (an abstract that arrived later counts), by the
+    # store's frozen embedder; the index beside the store gains the works it did not have, for "nearest before D".
+    embedder = store_embedder(path, texts, titles)
+    vectors = embedder.embed(texts, titles)
+    index_works(path, works["id"].tolist(), texts, dates, titles, vectors=vectors)
     scored = semantic_novelty(works[["id", "group", "date", "year"]], vectors, k=k)
     # A percentile among a handful of works says nothing (a lone work would score 50): null, with the reason,
     # as citation percentiles are. Works with no category or field have no cohort to rank in at all.
