@@ -636,6 +636,10 @@ class WorkIndex:
     def __contains__(self, work_id: str) -> bool:
         return work_id in self._row
 
+    def vector_of(self, work_id: str) -> np.ndarray:
+        """The indexed (unit) vector of a work; KeyError when the work is not in the index."""
+        return self.vectors()[self._row[work_id]]
+
     def vectors(self) -> np.ndarray:
         """A read-only view of the stored vectors (row i is ids[i]); valid until the next add."""
         storage = self._faiss.downcast_index(self._index.storage)

@@ -66,3 +66,18 @@ def test_a_store_never_analysed_is_a_clear_error(tmp_path):
         create_app(store)
     result = CliRunner().invoke(app, ["--store", str(store), "search", "x"])
     assert result.exit_code != 0 and "not been analysed" in result.output and "Traceback" not in result.output
+
+
+def test_nearest_earlier_works_from_the_index_beside_the_store(client):
+    work = "page:" + "internimage-exploring-large-scale-vision-foundation-models-with-deformable-convolutions"
+    r = client.get(f"/api/works/{quote(work, safe='')}/nearest-earlier", params={"k": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["before"] == "2022-11-10" and len(body["nearest"]) == 3
+    assert all(n["date"] < "2022-11-10" for n in body["nearest"])
+    sims = [n["similarity"] for n in body["nearest"]]
+    assert sims == sorted(sims, reverse=True)
+    earlier = client.get(f"/api/works/{quote(work, safe='')}/nearest-earlier", params={"k": 3, "before": "2015-01-01"}).json()
+    assert all(n["date"] < "2015-01-01" for n in earlier["nearest"]) and earlier["nearest"]
+    assert client.get(f"/api/works/{quote(work, safe='')}/nearest-earlier", params={"k": 0}).status_code == 422
+    assert client.get(f"/api/works/{quote(work, safe='')}/nearest-earlier", params={"before": "soon"}).status_code == 422

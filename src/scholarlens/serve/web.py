@@ -17,7 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from .. import __version__
-from ..store import connect
+from ..embed import WorkIndex
+from ..store import connect, default_store_path
 from ..store import queries
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +42,8 @@ def _bar_chart(series: list[dict], width: int = 560, height: int = 140) -> dict 
 
 
 def create_app(store: str | Path | None) -> FastAPI:
-    con = connect(store, read_only=True)
+    store_path = Path(store) if store is not None else default_store_path()
+    con = connect(store_path, read_only=True)
     queries.require_analysed(con)  # a store never built would answer every page with a missing table
     app = FastAPI(
         title="scholarlens",
@@ -123,6 +125,35 @@ def create_app(store: str | Path | None) -> FastAPI:
     ):
         c = cursor()
         return queries.author_profile(c, queries.resolve_author(c, name), page=page, per_page=per_page)
+
+    index_cache: dict[str, object] = {}
+
+    def work_index():
+        """The store's nearest-earlier-works index, opened on first use (None when the store has none)."""
+        if "index" not in index_cache:
+            directory = WorkIndex.directory_for(store_path)
+            index_cache["index"] = WorkIndex.open(directory) if (directory / "meta.json").exists() else None
+        return index_cache["index"]
+
+    @app.get("/api/works/{work_id:path}/nearest-earlier", summary="The works most similar to a work, published before a date")
+    def api_nearest_earlier(
+        work_id: str,
+        k: int = Query(10, ge=1, le=100),
+        before: dt.date | None = Query(None, description="default: the work's own publication date"),
+    ):
+        c = cursor()
+        work = queries.work_detail(c, work_id)
+        index = work_index()
+        if index is None or work["id"] not in index:
+            raise queries.NotFound(f"no text vector for {work['id']} (a work needs text and a date to be indexed)")
+        limit = before or (dt.date.fromisoformat(work["date"]) if work["date"] else dt.date(work["year"], 1, 1))
+        (found,) = index.nearest_before(index.vector_of(work["id"])[None, :], [limit], k)
+        titles = {w["id"]: w for w in queries.works_by_id(c, [i for i, _ in found])}
+        return {
+            "id": work["id"], "before": limit.isoformat(),
+            "nearest": [{"id": i, "title": titles[i]["title"], "date": titles[i]["date"], "year": titles[i]["year"],
+                         "similarity": round(sim, 4)} for i, sim in found if i in titles],
+        }
 
     @app.get("/api/works/{work_id:path}", summary="One work with its keys, sources and reported figures")
     def api_work(work_id: str):
