@@ -3,8 +3,8 @@
 Definitions (standard):
 - citations of a work: the larger of what a source reports and what the store counts from citation edges whose
   citing work is in the store; unknown (NULL) when no source reports a count and no citing work is in the store.
-- citation percentile: share of works in the same group (category, else field) and year with fewer citations,
-  ties at their average rank (as pandas' rank(pct=True)), 0-100; NULL in a group of fewer than
+- citation percentile: 100 * (average rank of its citations, lowest first) / n among the n works of the same group
+  (category, else field) and year with known citations, as pandas' rank(pct=True); NULL in a group of fewer than
   MIN_PERCENTILE_GROUP works with known citations, where a rank says nothing.
 - h-index: the largest h such that h works have at least h citations each.
 - g-index: the largest g such that the g most cited works have together at least g^2 citations (g <= works).

@@ -7,7 +7,7 @@ For each work:
 - distance = 1 - similarity to the nearest earlier work. A work is as new as its closest precedent: averaging
   over the k nearest would let a near-copy of a paper in a sparse area look novel, because its other neighbours
   would be far away.
-- novelty = the percentile (0-100) of that distance among the works of the same group (field) and year:
+- novelty = the percentile (0-100) of that distance among the works of the same group (the caller's cohort label: the build passes category, else field) and year:
   100 * (number of works with a smaller distance + half the number with an equal one, itself included) / n.
   Counting ties by half makes the scale symmetric: a lone work scores 50, not 100. cohort_size says how many
   works the percentile ranks against.
