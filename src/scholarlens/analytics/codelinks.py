@@ -25,6 +25,10 @@ _HOSTS = (
     ("project-page", re.compile(r"^sites\.google\.com$")),
 )
 
+# Hosts that a source's own location list may name without it being code: a landing page, or an archive that
+# holds code only when the record is a software or dataset deposit.
+NOT_CODE_BY_ITSELF = ("project-page", "zenodo", "osf")
+
 # A URL with a scheme, a \url{...}, or a bare host we know ("github.com/owner/repo").
 _URL = re.compile(
     r"\\url\{(?P<latex>[^}]+)\}"

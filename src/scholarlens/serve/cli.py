@@ -70,7 +70,7 @@ def _progress() -> Progress:
     )
 
 
-def run_build(con, paths: list[Path], quiet: bool = False) -> pipeline.IngestSummary:
+def run_build(con, paths: list[Path]) -> pipeline.IngestSummary:
     with _progress() as bar:
         task = bar.add_task("ingest", total=None, current="")
 
@@ -78,7 +78,7 @@ def run_build(con, paths: list[Path], quiet: bool = False) -> pipeline.IngestSum
             bar.update(task, completed=done, total=total, current=path.name)
 
         try:
-            summary = pipeline.ingest(con, paths, progress=None if quiet else report)
+            summary = pipeline.ingest(con, paths, progress=report)
         except InputError as exc:
             fail(str(exc))
         bar.update(task, description="analyse", total=None, current="")

@@ -26,7 +26,7 @@ import datetime as dt
 import re
 from typing import Iterable, Iterator
 
-from ..analytics.codelinks import classify_host
+from ..analytics.codelinks import NOT_CODE_BY_ITSELF, classify_host
 from ..categories import category_from_openalex
 from ..records import (
     Author,
@@ -192,7 +192,6 @@ def _location_urls(work: dict) -> list[str]:
 
 # Archives hold papers as often as code: a location there is code only when the work is a software or
 # dataset deposit, or is titled the way Zenodo's GitHub integration titles releases ("owner/repo: v1.0").
-_ARCHIVE_HOSTS = ("zenodo", "osf", "project-page")
 _GITHUB_RELEASE_TITLE = re.compile(r"^[\w.-]+/[\w.-]+: ")
 
 
@@ -200,7 +199,7 @@ def _code_urls(work: dict, title: str | None) -> list[str]:
     deposit = work.get("type") in ("software", "dataset") or bool(title and _GITHUB_RELEASE_TITLE.match(title))
     return [
         u for u in _location_urls(work)
-        if classify_host(u) not in _ARCHIVE_HOSTS or (deposit and classify_host(u) != "project-page")
+        if classify_host(u) not in NOT_CODE_BY_ITSELF or (deposit and classify_host(u) != "project-page")
     ]
 
 

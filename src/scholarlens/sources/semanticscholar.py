@@ -27,7 +27,7 @@ import datetime as dt
 import re
 from typing import Iterator
 
-from ..analytics.codelinks import classify_host
+from ..analytics.codelinks import NOT_CODE_BY_ITSELF, classify_host
 from ..categories import category_from_s2, s2_main_field
 from ..records import (
     Author,
@@ -50,7 +50,6 @@ SOURCE = "semanticscholar"
 _PAGE_KEYS = ("offset", "next", "total", "token")
 _NO_ID = "paper without any id"
 # Hosts that only ever hold code or models; archives (Zenodo, OSF) hold papers too, so a PDF there is no code.
-_NOT_CODE = ("project-page", "zenodo", "osf")
 
 
 # --- recognising ---------------------------------------------------------------------------------------
@@ -164,7 +163,7 @@ def _authorships(paper: dict) -> list[Authorship]:
 
 def _code_urls(paper: dict) -> list[str]:
     urls = [_text(_dict(paper, "openAccessPdf"), "url"), _text(paper, "url")]
-    return [u for u in dict.fromkeys(urls) if u and classify_host(u) not in _NOT_CODE]
+    return [u for u in dict.fromkeys(urls) if u and classify_host(u) not in NOT_CODE_BY_ITSELF]
 
 
 def _paper_work(paper: dict, as_of: str | None) -> Work:
