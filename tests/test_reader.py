@@ -70,3 +70,28 @@ def test_folders_skip_their_documentation(sample_dir):
     files = expand_paths([sample_dir / "semanticscholar"])
     names = {f.name for f in files}
     assert "SOURCE.md" not in names and "Paper.json" in names
+
+
+def test_jsonl_whose_first_line_is_broken_still_reads_the_rest(tmp_path, sample_dir):
+    good = json.dumps(json.loads((sample_dir / "openalex" / "works" / "W2741809807.json").read_text()))
+    path = tmp_path / "part.jsonl"
+    path.write_text('{"id": "https://openalex.org/W1", "title": \n' + good + "\n" + good + "\n")
+    records = list(read_file(path))
+    (q,) = _quarantined(records)
+    assert q.origin == f"{path}:1" and "malformed JSON line" in q.reason
+    assert len([r for r in records if isinstance(r, Work)]) >= 2
+
+
+def test_json_lines_are_streamed_not_read_whole(tmp_path, sample_dir):
+    """A snapshot part must not sit whole in memory: a line appended after reading began is still seen,
+    which a reader that had read the whole file first could not do."""
+    line = json.dumps(json.loads((sample_dir / "openalex" / "works" / "W2741809807.json").read_text()))
+    assert len(line) > 16_000  # each line is longer than a read buffer
+    path = tmp_path / "part_001.jsonl"
+    path.write_text((line + "\n") * 3)
+    records = read_file(path)
+    assert not isinstance(next(records), Quarantined)
+    with path.open("a") as f:
+        f.write("{broken\n")
+    (q,) = _quarantined(list(records))
+    assert q.origin == f"{path}:4" and "malformed JSON line" in q.reason

@@ -52,30 +52,29 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def _read_text(path: Path) -> tuple[str, Quarantined | None]:
-    """The file's text; for a truncated or corrupt .gz, what could be read plus a quarantine note."""
-    data = path.read_bytes()
-    problem = None
-    if path.suffix == ".gz" or data[:2] == b"\x1f\x8b":
-        # Decompress incrementally so a truncated archive still yields its intact prefix.
-        out = bytearray()
-        decomp = zlib.decompressobj(wbits=31)
+class _Lines:
+    """The file's lines as bytes, read as a stream (a snapshot part never sits whole in memory). A truncated or
+    corrupt .gz ends the stream early and leaves its reason in ``problem``; the lines before it are intact."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.problem: Quarantined | None = None
+        self.number = 0  # 1-based number of the last line handed out
+        with path.open("rb") as f:
+            gz = f.read(2) == b"\x1f\x8b"
+        self._stream = gzip.open(path, "rb") if gz else path.open("rb")
+
+    def __iter__(self) -> Iterator[bytes]:
         try:
-            out += decomp.decompress(data)
-            if not decomp.eof:
-                problem = Quarantined(str(path), "truncated gzip: the archive ends before its end-of-stream marker")
-        except zlib.error as exc:
-            problem = Quarantined(str(path), f"corrupt gzip: {exc}")
-        data = bytes(out)
-        if problem is not None:
-            # The last line is probably cut in the middle: keep only complete lines.
-            cut = data.rfind(b"\n")
-            tail = data[cut + 1:] if cut >= 0 else data
-            data = data[: cut + 1] if cut >= 0 else b""
-            if tail.strip():
-                problem.raw = tail[:RAW_LIMIT].decode("utf-8", "replace")
-    text = data.decode("utf-8", errors="replace")
-    return text, problem
+            for line in self._stream:
+                self.number += 1
+                yield line
+        except EOFError:
+            self.problem = Quarantined(str(self.path), "truncated gzip: the archive ends before its end-of-stream marker")
+        except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            self.problem = Quarantined(str(self.path), f"corrupt gzip: {exc}")
+        finally:
+            self._stream.close()
 
 
 def _records_from_object(obj, origin: str, report: FileReport) -> Iterator[Record]:
@@ -115,50 +114,48 @@ def _records_from_object(obj, origin: str, report: FileReport) -> Iterator[Recor
 
 
 def read_file(path: Path, report: FileReport | None = None) -> Iterator[Record]:
-    """Records from one file, whatever its format; problems become Quarantined records."""
+    """Records from one file, whatever its format; problems become Quarantined records.
+
+    JSON Lines (a first line that is a whole JSON value, then more) are read one line at a time; anything else
+    (a JSON document, a profile page) is read whole.
+    """
     report = report or FileReport(path)
     origin = str(path)
     try:
-        text, problem = _read_text(path)
+        lines = _Lines(path)
     except OSError as exc:
         yield Quarantined(origin, f"cannot read file: {exc.strerror or exc}")
         return
-    if problem is not None:
-        yield problem
-    stripped = text.strip()
-    if not stripped:
-        yield Quarantined(origin, "empty file")
+    stream = iter(lines)
+    first = next((ln for ln in stream if ln.strip()), None)
+    if first is None:
+        yield lines.problem or Quarantined(origin, "empty file")
         return
+    first_text = first.decode("utf-8", errors="replace").strip()
+    first_number = lines.number
 
-    if stripped[0] in "{[":
+    if first_text[0] in "{[":
         try:
-            whole = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            whole = None
-            first_error = exc
-        else:
-            report.objects += len(whole) if isinstance(whole, list) else 1
-            yield from _records_from_object(whole, origin, report)
+            head = json.loads(first_text)
+        except json.JSONDecodeError:
+            head = None
+        if head is not None:
+            second = next((ln for ln in stream if ln.strip()), None)
+            if second is None:  # one JSON value on one line
+                report.objects += len(head) if isinstance(head, list) else 1
+                yield from _records_from_object(head, origin, report)
+            else:
+                yield from _json_lines(origin, report, [(first_number, first), (lines.number, second)], lines, stream)
+            if lines.problem:
+                yield lines.problem
             return
-        lines = [ln for ln in stripped.splitlines()]
-        if len(lines) > 1 and lines[0].strip().startswith("{"):
-            # JSON Lines (an OpenAlex snapshot part or an S2AG dump): one object per line.
-            report.format = report.format if report.format != "unknown" else "jsonl"
-            for n, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                where = f"{origin}:{n}"
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield Quarantined(where, f"malformed JSON line: {exc.msg} at column {exc.colno}", line[:RAW_LIMIT])
-                    continue
-                report.objects += 1
-                yield from _records_from_object(obj, where, report)
-            return
-        yield Quarantined(origin, f"malformed JSON: {first_error.msg} at line {first_error.lineno} column {first_error.colno}", stripped[:RAW_LIMIT])
+        yield from _json_document(origin, report, first + b"".join(stream), lines)
         return
 
+    text = (first + b"".join(stream)).decode("utf-8", errors="replace")
+    if lines.problem:
+        yield lines.problem
+    stripped = text.strip()
     if profile_page.looks_like_profile_page(text):
         report.format = "profile-page"
         try:
@@ -169,5 +166,49 @@ def read_file(path: Path, report: FileReport | None = None) -> Iterator[Record]:
         report.objects += len(page.cards)
         yield from profile_page.records_from_profile_page(page)
         return
-
     yield Quarantined(origin, "unknown format: not JSON, JSON Lines or a profile page", stripped[:RAW_LIMIT])
+
+
+def _json_lines(origin: str, report: FileReport, head: list[tuple[int, bytes]], lines: _Lines, rest) -> Iterator[Record]:
+    """JSON Lines (an OpenAlex snapshot part, an S2AG dump): one object per line, a bad line set aside alone."""
+    if report.format == "unknown":
+        report.format = "jsonl"
+
+    def numbered():
+        yield from head
+        for line in rest:
+            yield lines.number, line
+
+    for number, raw in numbered():
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line:
+            continue
+        where = f"{origin}:{number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Quarantined(where, f"malformed JSON line: {exc.msg} at column {exc.colno}", line[:RAW_LIMIT])
+            continue
+        report.objects += 1
+        yield from _records_from_object(obj, where, report)
+
+
+def _json_document(origin: str, report: FileReport, data: bytes, lines: _Lines) -> Iterator[Record]:
+    """A JSON document spread over lines (an API response saved pretty-printed), or JSON Lines whose first
+    line is broken."""
+    text = data.decode("utf-8", errors="replace").strip()
+    if lines.problem:
+        yield lines.problem
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError as exc:
+        error = exc
+    else:
+        report.objects += len(whole) if isinstance(whole, list) else 1
+        yield from _records_from_object(whole, origin, report)
+        return
+    split = text.splitlines()
+    if len(split) > 1 and all(ln.strip().startswith("{") for ln in split[1:3] if ln.strip()):
+        yield from _json_lines(origin, report, list(enumerate((ln.encode() for ln in split), start=1)), lines, iter(()))
+        return
+    yield Quarantined(origin, f"malformed JSON: {error.msg} at line {error.lineno} column {error.colno}", text[:RAW_LIMIT])
