@@ -17,15 +17,27 @@ def test_ingesting_the_whole_sample_twice_leaves_identical_rows(tmp_path, sample
     first = pipeline.ingest(con, [sample_dir])
     analyse(con)
     after_first = table_counts(con)
-    # force=True rewrites every file instead of skipping the ones marked done: the upserts must add nothing.
+    contents = _contents(con)
+    # force=True rewrites every file instead of skipping the ones marked done: the upserts must add nothing
+    # and change nothing.
     pipeline.ingest(con, [sample_dir], force=True)
     analyse(con)
     assert table_counts(con) == after_first
+    assert _contents(con) == contents
     assert after_first["works"] > 1000  # the sample is not trivially small
     assert first.files > 0
     # and a plain rerun skips every file, having marked them done
     again = pipeline.ingest(con, [sample_dir])
     assert again.files == 0 and again.files_already_done == first.files
+
+
+def _contents(con) -> dict[str, list]:
+    """Every row of the record tables, in a stable order (timestamps left out)."""
+    tables = {"works": "work_id", "work_keys": "key", "work_sources": "work_id, source", "authors": "author_id",
+              "authorships": "work_id, author_id", "citations": "citing_key, cited_key", "code_links": "work_id, url",
+              "reported": "entity, entity_id, metric, source", "quarantine": "origin, reason"}
+    columns = {"quarantine": "* EXCLUDE (first_seen)"}
+    return {t: con.execute(f"SELECT {columns.get(t, '*')} FROM {t} ORDER BY {order}").fetchall() for t, order in tables.items()}
 
 
 def test_same_doi_from_two_sources_is_one_work_with_both_keys(tmp_path):
