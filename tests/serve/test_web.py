@@ -95,12 +95,13 @@ def test_profile_page_over_http(server):
     r = httpx.get(server + "/authors/" + quote("name:lewei lu", safe=""))
     assert r.status_code == 200
     html = r.text
-    assert "Lewei Lu" in html and "InternImage" not in html  # page 1 holds the 20 newest; InternImage is from 2022
+    cards = html.split('id="cards"', 1)[1]
+    assert "Lewei Lu" in html and "InternImage" not in cards  # page 1 holds the 20 newest; InternImage is from 2022
     assert "page 1 of 3" in html
     # the page reports 79 papers, the store holds 50 of them: both shown, the difference said
     assert "works count: profile-page reports 79 (as of 2026); computed from the store: 50" in html
     r = httpx.get(server + "/authors/" + quote("name:lewei lu", safe=""), params={"page": 3})
-    assert "InternImage" in r.text
+    assert "InternImage" in r.text.split('id="cards"', 1)[1]
     r = httpx.get(server + "/authors/" + quote("name:lewei lu", safe=""), params={"page": 9})
     assert r.status_code == 404
 
@@ -110,7 +111,7 @@ def test_headless_chromium_renders_the_profile(server, artifacts):
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        page = browser.new_page(viewport={"width": 1100, "height": 1700})
         page.goto(server + "/")
         page.fill("input[name=q]", "lewei")
         page.click("button[type=submit]")
@@ -129,6 +130,10 @@ def test_headless_chromium_renders_the_profile(server, artifacts):
         assert "58.7" in first.inner_text() and "Code" in first.inner_text()
         tip = page.locator(".figure").first.get_attribute("title")
         assert "reported" in tip and "profile-page" in tip
+        # one dot per scored paper in the novelty chart, the author's median drawn as a line
+        scored = httpx.get(server + "/api/profile", params={"name": "Lewei Lu"}).json()["novelty_by_date"]
+        assert len(scored) >= 40 and page.locator("#novelty-chart circle").count() == len(scored)
+        assert page.locator("#novelty-chart line.median").count() == 1
         page.screenshot(path=str(artifacts / "profile-lewei-lu.png"), full_page=False)
 
         page.goto(server + "/authors/" + quote("s2author:2262347", safe=""))

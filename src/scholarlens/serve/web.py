@@ -41,6 +41,28 @@ def _bar_chart(series: list[dict], width: int = 560, height: int = 140) -> dict 
     return {"width": width, "height": height, "bars": bars, "labels": labels, "max": top}
 
 
+def _novelty_chart(points: list[dict], median: float | None, width: int = 560, height: int = 150) -> dict | None:
+    """Geometry of a novelty-by-date scatter (inline SVG, no JS): one dot per paper, the author's median as a line."""
+    if len(points) < 2:
+        return None
+    days = [dt.date.fromisoformat(p["date"]).toordinal() for p in points]
+    first, last = min(days), max(days)
+    span = max(last - first, 1)
+    pad, plot_h = 8, height - 28
+
+    def y(novelty: float) -> float:
+        return round(pad + (100 - novelty) / 100 * plot_h, 1)
+
+    dots = [{"x": round(pad + (d - first) / span * (width - 2 * pad), 1), "y": y(p["novelty"]), "title": p["title"],
+             "novelty": p["novelty"], "date": p["date"], "id": p["id"]} for d, p in zip(days, points)]
+    years = range(dt.date.fromordinal(first).year, dt.date.fromordinal(last).year + 1)
+    step = max(1, len(years) // 8)
+    ticks = [{"x": round(pad + (dt.date(yr, 1, 1).toordinal() - first) / span * (width - 2 * pad), 1), "year": yr}
+             for yr in years[::step] if dt.date(yr, 1, 1).toordinal() >= first]
+    return {"width": width, "height": height, "dots": dots, "ticks": ticks,
+            "median_y": None if median is None else y(median), "median": median, "bottom": pad + plot_h}
+
+
 def create_app(store: str | Path | None) -> FastAPI:
     store_path = Path(store) if store is not None else default_store_path()
     con = connect(store_path, read_only=True)
@@ -97,7 +119,8 @@ def create_app(store: str | Path | None) -> FastAPI:
         return templates.TemplateResponse(
             request,
             "profile.html",
-            {"p": prof, "pages": pages, "chart": _bar_chart(prof["citations_by_year"]), "today": dt.date.today()},
+            {"p": prof, "pages": pages, "chart": _bar_chart(prof["citations_by_year"]),
+             "novelty_chart": _novelty_chart(prof["novelty_by_date"], prof["novelty"]), "today": dt.date.today()},
         )
 
     @app.get("/works/{work_id:path}", response_class=HTMLResponse, include_in_schema=False)

@@ -192,6 +192,11 @@ def author_profile(
                 "SELECT year, citations FROM author_citations_by_year WHERE author_id = ? ORDER BY year", [author_id]
             ).fetchall()
         ],
+        # Every scored paper's novelty by date (not only this page's), for the profile's chart.
+        "novelty_by_date": [
+            {"id": w["id"], "date": w["date"] or (f"{w['year']}-01-01" if w["year"] else None), "novelty": w["novelty"], "title": w["title"]}
+            for w in works if w["novelty"] is not None and (w["date"] or w["year"])
+        ],
         "works_total": total,
         "page": page,
         "per_page": per_page,
