@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_embed import DOC, load_iclr  # the same check texts
+from bench_embed import load_iclr, write_section  # the same check texts and page
 
 from scholarlens.embed import HybridEmbedder, WorkIndex, nearest_earlier, to_days
 
@@ -196,11 +196,7 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Text embeddings\n"
-        if START not in text:
-            text += f"\n{START}\n{END}\n"
-        head, rest = text.split(START, 1)
-        DOC.write_text(head + section + rest.split(END, 1)[1], encoding="utf-8")
+        write_section(START, END, section)
 
 
 if __name__ == "__main__":

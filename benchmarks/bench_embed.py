@@ -183,13 +183,18 @@ def main() -> None:
          f"ICLR: {len(sets['ICLR'])} papers, DBLP: {len(sets['DBLP'])} papers.", "", *table, "", END])
     print(section)
     if not args.no_write:
-        DOC.parent.mkdir(parents=True, exist_ok=True)
-        text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"# Text embeddings\n\n{START}\n{END}\n"
-        if START not in text:
-            text += f"\n{START}\n{END}\n"
-        head, rest = text.split(START, 1)
-        DOC.write_text(head + section + rest.split(END, 1)[1], encoding="utf-8")
+        write_section(START, END, section)
 
+
+
+def write_section(start: str, end: str, section: str) -> None:
+    """Replace the part of DOC between the start and end markers (section includes both); add it if missing."""
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Text embeddings\n"
+    if start not in text:
+        text += f"\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    DOC.write_text(head + section + rest.split(end, 1)[1], encoding="utf-8")
 
 if __name__ == "__main__":
     main()

@@ -30,6 +30,7 @@ class IngestSummary:
     files: int = 0
     files_already_done: int = 0
     rows: Counter = field(default_factory=Counter)
+    objects: int = 0  # JSON objects, lines or page cards read
     quarantined: int = 0
     skipped: int = 0
     formats: Counter = field(default_factory=Counter)
@@ -39,6 +40,7 @@ class IngestSummary:
         return {
             "files": self.files,
             "files_already_done": self.files_already_done,
+            "objects_read": self.objects,
             "rows_written": dict(self.rows),
             "quarantined": self.quarantined,
             "skipped_recognised_unused": self.skipped,
@@ -99,6 +101,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, summary: IngestSumma
     summary.files += 1
     summary.quarantined += quarantined
     summary.skipped += report.skipped
+    summary.objects += report.objects
     summary.formats[report.format] += 1
 
 

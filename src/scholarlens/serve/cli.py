@@ -96,6 +96,7 @@ def print_summary(summary: pipeline.IngestSummary, con) -> None:
     table.add_row("files already ingested (skipped)", str(summary.files_already_done))
     for fmt, n in sorted(summary.formats.items()):
         table.add_row(f"  format {fmt}", str(n))
+    table.add_row("objects read (JSON objects, lines, page cards)", f"{summary.objects:,}")
     table.add_row("records quarantined", str(summary.quarantined))
     table.add_row("recognised, not used", str(summary.skipped))
     for name, n in table_counts(con).items():

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import duckdb
+import pandas as pd
 
 from .writer import normalize_key
 
@@ -253,7 +254,7 @@ def work_detail(con: duckdb.DuckDBPyConnection, work_id: str, *, today: dt.date 
 def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | None = None, today: dt.date | None = None) -> list[dict]:
     if not ids:
         return []
-    con.register("_ids", __import__("pandas").DataFrame({"work_id": ids, "ord": range(len(ids))}))
+    con.register("_ids", pd.DataFrame({"work_id": ids, "ord": range(len(ids))}))
     try:
         # Analytics tables exist once `build` has run; a store that was only ingested still reads.
         extra_cols, extra_joins = [], []
