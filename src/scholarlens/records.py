@@ -66,6 +66,7 @@ class Work:
     code_urls: list[str] = dc_field(default_factory=list)  # repository links the source itself gives
     code_badge: bool | None = None  # the source shows a Code badge (profile pages)
     reported_ai_score: float | None = None  # a score printed by the source (profile pages)
+    year_inferred: bool = False  # the year was not stated but inferred (a profile page's "Mar 5"), so never matched on
 
 
 @dataclass

@@ -180,7 +180,8 @@ def test_writing_twice_changes_nothing(tmp_path):
     first = table_counts(con)
     write_records(con, batch())
     assert table_counts(con) == first
-    assert first["works"] == 10 and first["quarantine"] == 0
+    # 10 records, two of which are one paper (its preprint and its proceedings version: see test_matching.py)
+    assert first["works"] == 9 and first["quarantine"] == 0
     h = con.execute(
         "SELECT value, as_of FROM reported WHERE entity='author' AND entity_id='openalex:A5017898742' AND metric='h_index'"
     ).fetchone()

@@ -355,6 +355,7 @@ def records_from_profile_page(page: ProfilePage) -> Iterator[Record]:
             abstract=card.abstract,
             publication_date=card.date,
             year=card.date.year if card.date else None,
+            year_inferred=card.date is not None and not card.year_given,
             category=card.category,
             authorships=authorships,
             authors_truncated=card.authors_truncated,

@@ -242,7 +242,7 @@ def work_detail(con: duckdb.DuckDBPyConnection, work_id: str, *, today: dt.date 
     if not found:
         raise NotFound(f"no work with id {work_id!r}")
     work = found[0]
-    work["keys"] = [k for (k,) in con.execute("SELECT key FROM work_keys WHERE work_id = ? ORDER BY key", [work["id"]]).fetchall()]
+    work["keys"] = [k for (k,) in con.execute("SELECT key FROM work_keys WHERE work_id = ? AND NOT starts_with(key, 'match:') ORDER BY key", [work["id"]]).fetchall()]
     work["sources"] = [
         dict(source=s, source_id=i, as_of=a)
         for s, i, a in con.execute("SELECT source, source_id, as_of FROM work_sources WHERE work_id = ? ORDER BY source", [work["id"]]).fetchall()

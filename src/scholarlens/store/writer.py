@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 import duckdb
 import pandas as pd
 
+from .matching import EXCLUSIVE_SCHEMES, MATCH_SCHEME, conflicting, exclusive_ids, match_key
 from ..records import (
     Author,
     Citation,
@@ -116,12 +117,14 @@ def _fill(table: str, *cols: str) -> dict[str, str]:
 
 
 class WorkResolver:
-    """Maps external keys to work ids, merging works that turn out to share a DOI or arXiv id."""
+    """Maps external keys to work ids, merging works that turn out to share a DOI, an arXiv id or a source id,
+    or (with no identifier against it) the same title, year and first author (see matching.py)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
         self.known: dict[str, str] = {}
         self.merges: dict[str, str] = {}  # absorbed work_id -> surviving work_id
+        self.exclusive: dict[str, dict[str, set[str]]] = {}  # work_id -> its DOIs and arXiv ids
 
     def preload(self, keys: Iterable[str]) -> None:
         wanted = list({k for k in keys if k not in self.known})
@@ -134,6 +137,14 @@ class WorkResolver:
                 "SELECT k.key, k.work_id FROM work_keys k JOIN _wanted w ON k.key = w.key"
             ).fetchall():
                 self.known[key] = work_id
+            # The identifiers of works found by title, so a match can be refused when they differ.
+            for work_id, key in self.con.execute(
+                f"""SELECT k2.work_id, k2.key FROM work_keys k1 JOIN _wanted w ON k1.key = w.key
+                    JOIN work_keys k2 ON k2.work_id = k1.work_id
+                    WHERE k1.key LIKE '{MATCH_SCHEME}:%' AND split_part(k2.key, ':', 1) IN {EXCLUSIVE_SCHEMES}"""
+            ).fetchall():
+                scheme, _, value = key.partition(":")
+                self.exclusive.setdefault(work_id, {}).setdefault(scheme, set()).add(value)
         finally:
             self.con.unregister("_wanted")
 
@@ -142,23 +153,42 @@ class WorkResolver:
             work_id = self.merges[work_id]
         return work_id
 
-    def resolve(self, keys: list[str]) -> str:
+    def resolve(self, keys: list[str], match: str | None = None) -> tuple[str, bool]:
+        """The work id for a record with these keys, and whether its match key was accepted."""
         found = []
         for k in keys:
             if k in self.known:
                 wid = self._final(self.known[k])
                 if wid not in found:
                     found.append(wid)
+        ids = exclusive_ids(keys)
+        for wid in found:
+            _union(ids, self.exclusive.get(wid, {}))
+        matched = match is not None
+        if match is not None and match in self.known:
+            other = self._final(self.known[match])
+            if other not in found:
+                if conflicting(ids, self.exclusive.get(other, {})):
+                    matched = False
+                else:
+                    found.append(other)
+                    _union(ids, self.exclusive.get(other, {}))
         work_id = found[0] if found else keys[0]
         for other in found[1:]:
             self.merges[other] = work_id
-        for k in keys:
+        for k in keys + ([match] if matched else []):
             self.known[k] = work_id
-        return work_id
+        self.exclusive[work_id] = ids
+        return work_id, matched
 
     def lookup(self, key: str) -> str | None:
         wid = self.known.get(key)
         return self._final(wid) if wid else None
+
+
+def _union(into: dict[str, set[str]], other: dict[str, set[str]]) -> None:
+    for scheme, values in other.items():
+        into.setdefault(scheme, set()).update(values)
 
 
 def _apply_merges(con: duckdb.DuckDBPyConnection, merges: dict[str, str]) -> None:
@@ -240,7 +270,8 @@ def write_records(
 def _write(con: duckdb.DuckDBPyConnection, records: list[Record], summary: WriteSummary) -> None:
     resolver = WorkResolver(con)
     works = [r for r in records if isinstance(r, Work)]
-    all_keys = [k for w in works for k in w.keys]
+    matches = [match_key(w) for w in works]
+    all_keys = [k for w in works for k in w.keys] + [m for m in matches if m]
     all_keys += [k for r in records if isinstance(r, Author) for k in r.work_keys]
     all_keys += [r.work_key for r in records if isinstance(r, CodeLink)]
     all_keys += [r.entity_key for r in records if isinstance(r, ReportedFigure) and r.entity == "work"]
@@ -262,10 +293,10 @@ def _write(con: duckdb.DuckDBPyConnection, records: list[Record], summary: Write
 
     # Resolve every work first: a later record of the batch may merge two works an earlier one named, and
     # every row written below must carry the surviving id.
-    resolved = [resolver.resolve(w.keys) for w in works]
-    for w, first_id in zip(works, resolved):
+    resolved = [resolver.resolve(w.keys, m) for w, m in zip(works, matches)]
+    for w, m, (first_id, matched) in zip(works, matches, resolved):
         work_id = resolver.lookup(w.keys[0]) or first_id
-        for k in w.keys:
+        for k in w.keys + ([m] if matched else []):
             key_rows.add(key=k, work_id=work_id)
         work_rows.add(
             work_id=work_id,
