@@ -130,6 +130,9 @@ def author_profile(
     novelty = _author_novelty(con, author_id)  # (value, papers scored) or None
     if novelty is not None:
         computed["novelty"] = novelty[0]
+    ai = _author_ai_score(con, author_id)  # (value, papers scored, papers in all) or None
+    if ai is not None:
+        computed["ai_score"] = ai[0]
 
     reported = _reported_figures(con, "author", author_id)
     for r in reported:
@@ -147,6 +150,8 @@ def author_profile(
     bases = {
         "m_quotient": f"h-index / years since the first work in the store ({computed['first_year']})",
         "novelty": f"median novelty percentile of the author's {novelty[1] if novelty else 0} scored papers",
+        "ai_score": (f"mean AI Score of the {ai[1]} of the author's {ai[2]} papers that have an abstract to score"
+                     if ai else "no paper with an abstract"),
     }
     figures: dict[str, dict] = {}
     for metric in ("h_index", "works_count", "citations", "novelty", "ai_score", "g_index", "i10_index", "m_quotient"):
@@ -213,6 +218,13 @@ def _main_category(works: list[dict]) -> str | None:
     return max(counts, key=counts.get) if counts else None
 
 
+def _author_ai_score(con, author_id: str) -> tuple[float, int, int] | None:
+    if not _has_table(con, "author_ai_score"):
+        return None
+    row = _one(con, "SELECT ai_score, papers_scored, papers_total FROM author_ai_score WHERE author_id = ?", [author_id])
+    return (float(row[0]), int(row[1]), int(row[2])) if row else None
+
+
 def _author_novelty(con, author_id: str) -> tuple[float, int] | None:
     if not _has_table(con, "author_novelty"):
         return None
@@ -268,6 +280,10 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
              "CASE WHEN r.work_id IS NOT NULL THEN struct_pack(conventionality := r.conventionality, tail_novelty := r.tail_novelty, "
              "lee_novelty := r.lee_novelty, n_pairs := r.n_pairs, reason := r.reason) END AS reference_novelty",
              "NULL AS reference_novelty"),
+            ("work_ai_score", "s",
+             "s.ai_score AS computed_ai_score, s.p_accept, s.expected_rating, s.reasons AS ai_reasons, s.model_version AS ai_model",
+             "NULL::DOUBLE AS computed_ai_score, NULL::DOUBLE AS p_accept, NULL::DOUBLE AS expected_rating, "
+             "NULL::VARCHAR[] AS ai_reasons, NULL AS ai_model"),
         ):
             if _has_table(con, table):
                 extra_cols.append(cols)
@@ -302,8 +318,8 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
     cols = ["id", "title", "abstract", "date", "year", "category", "field", "venue", "doi", "arxiv_id",
             "authors_truncated", "code_badge", "reported_ai_score", "citations", "cited_by_reported",
             "cited_by_counted", "citation_percentile", "novelty", "novelty_neighbours", "novelty_cohort", "novelty_reason", "disruption",
-            "reference_novelty", "code_urls", "authors",
-            "affiliations", "sources", "as_of"]
+            "reference_novelty", "computed_ai_score", "p_accept", "expected_rating", "ai_reasons", "ai_model",
+            "code_urls", "authors", "affiliations", "sources", "as_of"]
     out = []
     for r in rows:
         w = dict(zip(cols, r))
@@ -325,8 +341,15 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
             "code_url": code_urls[0] if code_urls else None,
             "code_urls": code_urls,
             "code_basis": "link found" if code_urls else ("badge shown by the source" if badge else None),
-            "ai_score": reported_score,
-            "ai_score_kind": "reported" if reported_score is not None else None,
+            # Ours when the build scored the work; a source's own score only stands in when ours is missing,
+            # and is always kept beside it (ai_score_reported) for comparison.
+            "ai_score": w["computed_ai_score"] if w["computed_ai_score"] is not None else reported_score,
+            "ai_score_kind": "computed" if w["computed_ai_score"] is not None else ("reported" if reported_score is not None else None),
+            "ai_score_reported": reported_score,
+            "ai": None if w["computed_ai_score"] is None else {
+                "ai_score": w["computed_ai_score"], "p_accept": w["p_accept"], "expected_rating": w["expected_rating"],
+                "reasons": w["ai_reasons"] or [], "model_version": w["ai_model"],
+            },
             "novelty": None if w["novelty"] is None else round(float(w["novelty"]), 1),
             "novelty_neighbours": w["novelty_neighbours"],
             "novelty_cohort": w["novelty_cohort"],  # works of the same category and year it is ranked among
