@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..records import Quarantined, Record
-from . import openalex, profile_page, s2ag, semanticscholar
+from . import arxiv, openalex, profile_page, s2ag, semanticscholar
 from .fields import RAW_LIMIT, raw_json
 
 # Files that describe data rather than hold it.
@@ -152,10 +152,15 @@ def read_file(path: Path, report: FileReport | None = None) -> Iterator[Record]:
         yield from _json_document(origin, report, first + b"".join(stream), lines)
         return
 
-    text = (first + b"".join(stream)).decode("utf-8", errors="replace")
+    data = first + b"".join(stream)
+    text = data.decode("utf-8", errors="replace")
     if lines.problem:
         yield lines.problem
     stripped = text.strip()
+    if arxiv.looks_like_arxiv_atom(data):
+        report.format = "arxiv"
+        yield from arxiv.records_from_atom(data, origin, report)
+        return
     if profile_page.looks_like_profile_page(text):
         report.format = "profile-page"
         try:
