@@ -187,14 +187,16 @@ def main() -> None:
 
 
 
-def write_section(start: str, end: str, section: str) -> None:
-    """Replace the part of DOC between the start and end markers (section includes both); add it if missing."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Text embeddings\n"
+def write_section(start: str, end: str, section: str, doc: Path | None = None, title: str = "Text embeddings") -> None:
+    """Replace the part of a benchmark page (default: this one's) between the start and end markers (section
+    includes both); add it if missing. Every benchmark writes its figures through this, so reruns replace them."""
+    doc = doc or DOC
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    text = doc.read_text(encoding="utf-8") if doc.exists() else f"# {title}\n"
     if start not in text:
         text += f"\n{start}\n{end}\n"
     head, rest = text.split(start, 1)
-    DOC.write_text(head + section + rest.split(end, 1)[1], encoding="utf-8")
+    doc.write_text(head + section + rest.split(end, 1)[1], encoding="utf-8")
 
 if __name__ == "__main__":
     main()

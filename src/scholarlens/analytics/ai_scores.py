@@ -17,6 +17,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from ..aiscore.batch import as_row
+
 WORK_TABLE = """CREATE OR REPLACE TABLE work_ai_score (
     work_id VARCHAR PRIMARY KEY, ai_score DOUBLE, p_accept DOUBLE, expected_rating DOUBLE,
     reasons VARCHAR[], model_version VARCHAR)"""
@@ -33,7 +35,7 @@ def papers_to_score(con: duckdb.DuckDBPyConnection) -> list[dict]:
             FROM citations c JOIN work_keys k ON k.key = c.citing_key GROUP BY k.work_id)
         SELECT w.work_id, w.title, w.abstract,
                EXISTS (SELECT 1 FROM code_links cl WHERE cl.work_id = w.work_id) OR coalesce(w.code_badge, FALSE),
-               (SELECT count(*) FROM authorships a WHERE a.work_id = w.work_id AND a.position IS NOT NULL),
+               (SELECT count(*) FROM person_authorships a WHERE a.work_id = w.work_id AND a.position IS NOT NULL),
                w.authors_truncated, refs.n
         FROM works w LEFT JOIN refs USING (work_id)
         WHERE w.title IS NOT NULL AND w.abstract IS NOT NULL AND length(trim(w.abstract)) > 0
@@ -60,7 +62,11 @@ def compute_ai_scores(con: duckdb.DuckDBPyConnection, model=None) -> int:
     if not papers:
         return 0
     model = model or load_model()
-    results = model.score(papers)
+    results = [as_row(r) for r in model.score(papers)]
+    scored = [(p, r) for p, r in zip(papers, results) if r.get("ai_score") is not None]  # errors stay unscored
+    if not scored:
+        return 0
+    papers, results = [p for p, _ in scored], [r for _, r in scored]
     frame = pd.DataFrame({
         "work_id": [p["id"] for p in papers],
         "ai_score": [r["ai_score"] for r in results],
@@ -78,7 +84,7 @@ def compute_ai_scores(con: duckdb.DuckDBPyConnection, model=None) -> int:
     con.execute(
         """INSERT INTO author_ai_score
            SELECT a.author_id, round(avg(s.ai_score), 1), count(s.work_id), count(*)
-           FROM authorships a LEFT JOIN work_ai_score s USING (work_id)
+           FROM person_authorships a LEFT JOIN work_ai_score s USING (work_id)
            GROUP BY a.author_id HAVING count(s.work_id) > 0"""
     )
     return len(papers)
