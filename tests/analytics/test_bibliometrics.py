@@ -7,9 +7,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scholarlens.analytics.bibliometrics import compute_bibliometrics, g_index, h_index
+from scholarlens.analytics.persons import compute_persons
 from scholarlens.pipeline import ingest
 from scholarlens.records import Authorship, Provenance, Work
 from scholarlens.store import connect, write_records
+
+
+def bibliometrics(con, **options):
+    """Persons first: every author-level figure is a person's (analytics/persons.py)."""
+    compute_persons(con)
+    compute_bibliometrics(con, **options)
 
 
 def _author_store(tmp_path, citations: list[int], years: list[int] | None = None, name="s.duckdb"):
@@ -17,14 +24,14 @@ def _author_store(tmp_path, citations: list[int], years: list[int] | None = None
     years = years or [2020] * len(citations)
     write_records(con, [
         Work(keys=[f"doi:10.1/{i}"], title=f"w{i}", provenance=Provenance("test", None), cited_by_count=c, year=y,
-             category="CV", authorships=[Authorship("name:ann", 1, "Ann")])
+             category="CV", authorships=[Authorship("openalex:A1", 1, "Ann")])
         for i, (c, y) in enumerate(zip(citations, years))
     ])
-    compute_bibliometrics(con, as_of_year=2024)
+    bibliometrics(con, as_of_year=2024)
     return con
 
 
-def _metrics(con, author="name:ann"):
+def _metrics(con, author="openalex:A1"):
     row = con.execute("SELECT h_index, g_index, i10_index, citations, works_count, m_quotient FROM author_metrics WHERE author_id = ?", [author]).fetchone()
     return dict(zip(["h", "g", "i10", "citations", "works", "m"], row))
 
@@ -32,7 +39,7 @@ def _metrics(con, author="name:ann"):
 def test_turing_h_index_from_his_60_papers_is_the_apis_23(tmp_path, sample_dir):
     con = connect(tmp_path / "s.duckdb")
     ingest(con, [sample_dir / "semanticscholar" / "Author.json"])
-    compute_bibliometrics(con)
+    bibliometrics(con)
     m = _metrics(con, "s2author:2262347")
     assert m["works"] == 60
     assert m["h"] == 23
@@ -44,7 +51,7 @@ def test_openalex_author_from_its_9_records_has_8_works_and_h_2_like_summary_sta
     con = connect(tmp_path / "s.duckdb")
     works = sample_dir / "openalex" / "works" / "queries" / "filter__3D__authorships.author.id__3A__A5017898742__26__per_page__3D__50.json"
     ingest(con, [works, sample_dir / "openalex" / "authors" / "A5017898742.json"])
-    compute_bibliometrics(con)
+    bibliometrics(con)
     m = _metrics(con, "openalex:A5017898742")
     # OpenAlex lists 9 records, two of them one paper ("3D visualisations should not be displayed alone": the
     # proceedings DOI and the arXiv preprint), which the store holds as one work.
@@ -66,8 +73,8 @@ def test_h_and_g_on_the_textbook_case(tmp_path):
 def test_unknown_citations_give_unknown_indices_not_zero(tmp_path):
     con = connect(tmp_path / "s.duckdb")
     write_records(con, [Work(keys=["page:x"], title="x", provenance=Provenance("profile-page", None),
-                             authorships=[Authorship("name:ann", 1, "Ann")])])
-    compute_bibliometrics(con)
+                             authorships=[Authorship("openalex:A1", 1, "Ann")])])
+    bibliometrics(con)
     m = _metrics(con)
     assert m["works"] == 1 and m["h"] is None and m["citations"] is None
 
@@ -106,7 +113,7 @@ def test_citations_counted_from_edges_inside_the_store(tmp_path, sample_dir):
     """The Turing paper: S2 reports 10,059 citations; the store holds 1,000 of the citing papers."""
     con = connect(tmp_path / "s.duckdb")
     ingest(con, [sample_dir / "semanticscholar" / "Paper.json"])
-    compute_bibliometrics(con)
+    bibliometrics(con)
     row = con.execute(
         "SELECT cited_by_reported, cited_by_counted, citations FROM work_citations wc JOIN works w USING (work_id) "
         "WHERE w.title = 'Computing Machinery and Intelligence'"

@@ -42,7 +42,8 @@ def test_profile_in_the_terminal_looks_like_the_seed(sample_store):
     assert result.exit_code == 0, result.output
     out = result.output
     assert out.splitlines()[0] == "A. Turing"
-    assert "h-index23" in out
+    assert "h-index24" in out  # his 60 S2 papers and one more under a second S2 id (see test_web)
+    assert "h_index: semanticscholar reports 23" in out
     assert "Papers" in out
 
 

@@ -74,8 +74,13 @@ def test_api_profile_and_schema(server):
     r = httpx.get(server + "/api/profile", params={"name": "A. Turing", "per_page": 5})
     assert r.status_code == 200
     prof = r.json()
-    assert prof["name"] == "A. Turing" and prof["h_index"] == 23
-    assert prof["works_total"] == 60 and len(prof["works"]) == 5
+    # S2 lists 60 papers (h 23); "On Computable Numbers" sits under a second S2 id of his, which the
+    # disambiguation joins: 61 works and h 24, with S2's own figures flagged beside ours.
+    assert prof["name"] == "A. Turing" and prof["h_index"] == 24
+    assert prof["works_total"] == 61 and len(prof["works"]) == 5
+    assert {r["metric"]: r["value"] for r in prof["reported"] if r["agrees"] is False} == {
+        "h_index": 23, "works_count": 60, "citations": 12415}
+    assert sorted(prof["source_ids"]) == ["s2author:2079681794", "s2author:2262347"]
     schema = httpx.get(server + "/openapi.json").json()
     assert "/api/authors/{author_id}" in schema["paths"] and "/api/profile" in schema["paths"]
 
@@ -119,15 +124,25 @@ def test_headless_chromium_renders_the_profile(server, artifacts):
         page.wait_for_selector("#profile-header")
         assert page.inner_text("#author-name") == "Lewei Lu"
         header = page.inner_text("#profile-header")
-        for figure in ("h-index67", "22,636", "AI Score69", "papers", "citations", "Novelty"):
+        prof = httpx.get(server + "/api/profile", params={"name": "Lewei Lu"}).json()
+        ours = prof["figures"]["ai_score"]
+        assert ours["kind"] == "computed" and "mean AI Score of the 50" in ours["basis"]
+        for figure in ("h-index67", "22,636", f"AI Score{ours['value']:.0f}", "papers", "citations", "Novelty"):
             assert figure in header
-        # our Novelty is computed from the sample; the page's own 56% is shown beside it, as its own measure
+        # the page's own AI Score (69) stays visible in the provenance table, as its own measure
         page.click("#figure-details summary")
+        row = page.locator("#reported tr", has_text="ai_score").inner_text()
+        assert "69" in row and "not compared" in row
+        # our Novelty is computed from the sample; the page's own 56% is shown beside it, as its own measure
         row = page.locator("#reported tr", has_text="novelty").inner_text()
         assert "56" in row and "profile-page" in row and "not compared" in row
         assert page.locator("#cards article.paper").count() == 20
         first = page.locator("#cards article.paper").first
-        assert "58.7" in first.inner_text() and "Code" in first.inner_text()
+        # the card shows our score and, marked, the page's own 58.7 beside it
+        card = prof["works"][0]
+        assert card["ai_score_kind"] == "computed" and card["ai_score_reported"] == 58.7
+        assert f"{card['ai_score']:.1f}" in first.inner_text() and "58.7*" in first.inner_text()
+        assert "Code" in first.inner_text()
         tip = page.locator(".figure").first.get_attribute("title")
         assert "reported" in tip and "profile-page" in tip
         # one dot per scored paper in the novelty chart, the author's median drawn as a line

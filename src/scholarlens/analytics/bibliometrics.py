@@ -64,7 +64,7 @@ AUTHOR_METRICS_SQL = """
 CREATE OR REPLACE TABLE author_metrics AS
 WITH author_works AS (
     SELECT DISTINCT a.author_id, a.work_id, wc.citations, w.year
-    FROM authorships a
+    FROM person_authorships a  -- persons, not source records: see analytics/persons.py
     JOIN works w USING (work_id)
     JOIN work_citations wc USING (work_id)
 ),
@@ -116,7 +116,7 @@ from_edges AS (
 ),
 yearly AS (SELECT * FROM per_work UNION ALL SELECT * FROM from_edges)
 SELECT a.author_id, y.year, sum(y.n) AS citations
-FROM (SELECT DISTINCT author_id, work_id FROM authorships) a
+FROM (SELECT DISTINCT author_id, work_id FROM person_authorships) a
 JOIN yearly y USING (work_id)
 GROUP BY a.author_id, y.year
 """

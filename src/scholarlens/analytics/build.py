@@ -9,6 +9,8 @@ import duckdb
 from .bibliometrics import compute_bibliometrics
 from .citation_measures import compute_disruption, compute_refnovelty
 from .codelinks import classify_host, find_code_links
+from .persons import compute_persons
+from .ai_scores import compute_ai_scores
 from .semantic import compute_semantic_novelty
 
 
@@ -30,10 +32,12 @@ def analyse(
     """Recompute everything; a failure leaves the previous tables as they were."""
     steps = [
         ("code links", lambda: compute_code_links(con)),
+        ("persons", lambda: compute_persons(con)),
         ("bibliometrics", lambda: compute_bibliometrics(con, as_of_year=as_of_year)),
         ("disruption", lambda: compute_disruption(con, as_of_year=as_of_year)),
         ("reference novelty", lambda: compute_refnovelty(con)),
         ("semantic novelty", lambda: compute_semantic_novelty(con)),
+        ("AI scores", lambda: compute_ai_scores(con)),
     ]
     con.execute("BEGIN TRANSACTION")
     try:

@@ -95,7 +95,7 @@ def compute_semantic_novelty(con: duckdb.DuckDBPyConnection, k: int = 10) -> int
 def _compute_author_novelty(con: duckdb.DuckDBPyConnection) -> None:
     papers = con.execute(
         """SELECT DISTINCT a.author_id, n.work_id, n.novelty
-           FROM authorships a JOIN work_novelty n USING (work_id) WHERE n.novelty IS NOT NULL"""
+           FROM person_authorships a JOIN work_novelty n USING (work_id) WHERE n.novelty IS NOT NULL"""
     ).fetchdf()
     rows = [
         (author, author_novelty(group["novelty"]), len(group))

@@ -71,17 +71,27 @@ def _progress() -> Progress:
 
 
 def run_build(con, paths: list[Path]) -> pipeline.IngestSummary:
-    with _progress() as bar:
-        task = bar.add_task("ingest", total=None, current="")
+    from rich.progress import DownloadColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from ..sources.reader import expand_paths
+
+    try:  # progress in bytes read, so that the rate and the time left are true for files of any size
+        sizes = [p.stat().st_size for p in expand_paths(paths)]
+    except (InputError, OSError):
+        sizes = []
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[files]}"), TextColumn("{task.fields[current]}", style="dim")]
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("ingest", total=sum(sizes) or None, current="", files="")
 
         def report(done: int, total: int, path: Path) -> None:
-            bar.update(task, completed=done, total=total, current=path.name)
+            bar.update(task, completed=sum(sizes[:done]), current=path.name, files=f"{done}/{total} files")
 
         try:
             summary = pipeline.ingest(con, paths, progress=report)
         except InputError as exc:
             fail(str(exc))
-        bar.update(task, description="analyse", total=None, current="")
+        bar.update(task, description="analyse", total=None, current="", files="")
         from ..analytics.build import analyse
 
         analyse(con, on_step=lambda step: bar.update(task, current=step))
@@ -105,22 +115,6 @@ def print_summary(summary: pipeline.IngestSummary, con) -> None:
     console.print(table)
     if summary.quarantined:
         err.print(f"[yellow]{summary.quarantined} record(s) quarantined[/]; see `scholarlens quarantine`")
-
-
-@app.command()
-def ingest(
-    paths: list[Path] = typer.Argument(..., help="Files or folders: OpenAlex JSON/JSONL(.gz), Semantic Scholar JSON, S2AG JSONL, profile pages."),
-) -> None:
-    """Read files into the store (format detected from content) and refresh the analytics.
-
-    Example: scholarlens --store my.duckdb ingest works.jsonl.gz profiles/
-    """
-    for p in paths:
-        if not p.exists():
-            fail(f"no such file or folder: {p}")
-    con = _open()
-    summary = run_build(con, paths)
-    print_summary(summary, con)
 
 
 @app.command()
@@ -175,7 +169,8 @@ def profile(
     """
     con = _open(read_only=True, analysed=True)
     try:
-        author_id = queries.resolve_author(con, name)
+        choices = queries.ambiguous(con, name)
+        author_id = _choose(choices, name) if choices else queries.resolve_author(con, name)
         prof = queries.author_profile(con, author_id)
     except queries.NotFound as exc:
         fail(str(exc))
@@ -185,9 +180,29 @@ def profile(
     print_profile(prof, limit or None)
 
 
+def _choose(choices: list[dict], name: str) -> str:
+    """Several people share the name: show what tells them apart, and ask (or, not at a terminal, stop)."""
+    import sys
+
+    table = Table("#", "id", "name", "institution", "years", "top co-authors", "works", title=f"{len(choices)} people named {name!r}")
+    for n, c in enumerate(choices, 1):
+        years = f"{c['years'][0]}–{c['years'][1]}" if c["years"] else ""
+        table.add_row(str(n), c["id"], c["name"], c["institution"] or "", years, ", ".join(c["top_coauthors"]), str(c["works_count"]))
+    err.print(table)
+    if not sys.stdin.isatty():
+        fail("the name is ambiguous: pass one of the ids above instead (scholarlens profile ID)", code=2)
+    pick = typer.prompt("Which one? (number)", type=int)
+    if not 1 <= pick <= len(choices):
+        fail(f"no candidate {pick}", code=2)
+    return choices[pick - 1]["id"]
+
+
 def print_profile(prof: dict, limit: int | None) -> None:
     f = prof["figures"]
-    console.print(f"[bold]{prof['name']}[/]", highlight=False)
+    console.print(f"[bold]{prof['name']}[/]" + (f"  ORCID {prof['orcid']}" if prof.get("orcid") else ""), highlight=False)
+    if prof.get("curated"):
+        active = [c for c in prof["corrections"] if not c["revoked_at"]]
+        console.print(f"[dim]curated: {len(active)} correction(s) by people (scholarlens correct list {prof['id']})[/]")
     console.print()
     console.print(prof["field"] or "")
     console.print(f"h-index[bold]{_figure(f['h_index'])}[/]")
@@ -205,6 +220,10 @@ def print_profile(prof: dict, limit: int | None) -> None:
     for w in prof["works"][: limit or None]:
         console.print()
         score = f"{w['ai_score']:.1f}" if w["ai_score"] is not None else ""
+        if w["ai_score_kind"] == "reported":
+            score += "*"
+        elif w.get("ai_score_reported") is not None:  # the source's own score, another model, beside ours
+            score += f" ({w['ai_score_reported']:.1f}*)"
         code = "[green]Code[/]" if w["code"] else ""
         console.print(f"{score}[bold cyan]{w['category'] or ''}[/]{w['date_display'] or ''}{code}", highlight=False)
         console.print(f"[bold]{w['title'] or '(untitled)'}[/]", highlight=False)
@@ -277,21 +296,23 @@ def code_audit() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    admin_token: Optional[str] = typer.Option(
+        None, envvar="SCHOLARLENS_ADMIN_TOKEN", help="Accept corrections from requests carrying this token (else read-only)."),
 ) -> None:
     """Serve an existing store in the browser (profile, paper and search pages; JSON API under /api).
 
     Example: scholarlens --store my.duckdb serve --port 8000
     """
-    _serve(state.store, host, port, open_browser=False)
+    _serve(state.store, host, port, open_browser=False, admin_token=admin_token)
 
 
-def _serve(store: Optional[Path], host: str, port: int, open_browser: bool) -> None:
+def _serve(store: Optional[Path], host: str, port: int, open_browser: bool, admin_token: Optional[str] = None) -> None:
     import uvicorn
 
     from .web import create_app
 
     try:
-        web_app = create_app(store)
+        web_app = create_app(store, admin_token=admin_token)
     except (StoreError, queries.NotAnalysed) as exc:
         fail(str(exc))
     url = f"http://{host}:{port}/"
@@ -344,6 +365,9 @@ def embed(
         fail(f"cannot write {output}: {exc.strerror or exc}")
     console.print(f"wrote {n} vectors to {output}")
 
+
+# Commands kept in their own modules register themselves on `app` when imported.
+from . import cli_aiscore, cli_identity, cli_ingest  # noqa: E402,F401
 
 if __name__ == "__main__":  # pragma: no cover
     app()

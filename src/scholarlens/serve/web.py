@@ -7,21 +7,30 @@ never a 500.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import math
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Form, Header, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from .. import __version__
-from ..embed import WorkIndex
+from pydantic import BaseModel, Field
+
+from ..embed import WorkIndex, load_embedder
 from ..store import connect, default_store_path
 from ..store import queries
 
 HERE = Path(__file__).resolve().parent
+
+
+class PaperIn(BaseModel):
+    title: str = Field("", max_length=1000)
+    abstract: str = Field(..., min_length=1, max_length=20000, pattern=r"\S")
 PER_PAGE_DEFAULT = 20
 PER_PAGE_MAX = 200
 
@@ -63,9 +72,20 @@ def _novelty_chart(points: list[dict], median: float | None, width: int = 560, h
             "median_y": None if median is None else y(median), "median": median, "bottom": pad + plot_h}
 
 
-def create_app(store: str | Path | None) -> FastAPI:
+class CorrectionIn(BaseModel):
+    kind: str = Field(..., pattern="^(merge|split|add-work|remove-work|claim)$")
+    subject: str = Field(..., min_length=1, max_length=300)
+    target: str = Field(..., min_length=1, max_length=300)
+    who: str = Field(..., min_length=1, max_length=200)
+    why: str = Field(..., min_length=1, max_length=2000)
+
+
+def create_app(store: str | Path | None, admin_token: str | None = None) -> FastAPI:
+    """The app over a store. Without an admin token the store is opened read-only and corrections can only be
+    read; with one, a request carrying the token may record corrections (and the store is opened for writing)."""
     store_path = Path(store) if store is not None else default_store_path()
-    con = connect(store_path, read_only=True)
+    con = connect(store_path, read_only=not admin_token)
+    write_lock = threading.Lock()
     queries.require_analysed(con)  # a store never built would answer every page with a missing table
     app = FastAPI(
         title="scholarlens",
@@ -92,12 +112,12 @@ def create_app(store: str | Path | None) -> FastAPI:
     def home(request: Request):
         c = cursor()
         authors = c.execute(
-            """SELECT a.author_id, a.name, m.works_count, m.h_index
-               FROM authors a JOIN author_metrics m USING (author_id)
-               ORDER BY m.works_count DESC, a.name LIMIT 24"""
+            """SELECT p.person_id, p.name, m.works_count, m.h_index
+               FROM persons p JOIN author_metrics m ON m.author_id = p.person_id
+               ORDER BY m.works_count DESC, p.name LIMIT 24"""
         ).fetchall()
         counts = dict(c.execute(
-            "SELECT 'works', count(*) FROM works UNION ALL SELECT 'authors', count(*) FROM authors "
+            "SELECT 'works', count(*) FROM works UNION ALL SELECT 'authors', count(*) FROM persons "
             "UNION ALL SELECT 'citations', count(*) FROM citations UNION ALL SELECT 'quarantined', count(*) FROM quarantine"
         ).fetchall())
         return templates.TemplateResponse(request, "home.html", {"authors": authors, "counts": counts})
@@ -177,6 +197,118 @@ def create_app(store: str | Path | None) -> FastAPI:
             "nearest": [{"id": i, "title": titles[i]["title"], "date": titles[i]["date"], "year": titles[i]["year"],
                          "similarity": round(sim, 4)} for i, sim in found if i in titles],
         }
+
+    scorer_cache: dict[str, object] = {}
+
+    def score_paper(title: str, abstract: str, k: int = 5) -> dict:
+        """The offline AI Score of a pasted paper, with the store's works nearest to its text."""
+        if "model" not in scorer_cache:
+            from ..aiscore.model import load_model
+
+            scorer_cache["model"] = load_model()
+        from ..aiscore.batch import as_row
+
+        (result,) = [as_row(r) for r in scorer_cache["model"].score([{"id": "pasted", "title": title, "abstract": abstract}])]
+        nearest = []
+        index = work_index()
+        embedder_dir = WorkIndex.directory_for(store_path) / "embedder"
+        if index is not None and (embedder_dir / "embedder.json").exists():
+            if "embedder" not in scorer_cache:
+                scorer_cache["embedder"] = load_embedder(embedder_dir)
+            vector = scorer_cache["embedder"].embed([abstract], [title])
+            # a pasted paper is new: every indexed work up to today is "earlier"
+            (found,) = index.nearest_before(vector, [dt.date.today() + dt.timedelta(days=1)], k)
+            works = {w["id"]: w for w in queries.works_by_id(cursor(), [i for i, _ in found])}
+            nearest = [{"id": i, "title": works[i]["title"], "year": works[i]["year"], "similarity": round(sim, 4)}
+                       for i, sim in found if i in works]
+        return {**result, "backend": "offline", "nearest_earlier": nearest}
+
+    # ---- corrections -------------------------------------------------------------------------------------
+    def token_ok(given: str | None) -> bool:
+        return bool(admin_token) and given is not None and hmac.compare_digest(given.encode(), admin_token.encode())
+
+    def record_correction(kind: str, subject: str, target: str, who: str, why: str) -> int:
+        from ..analytics.build import analyse
+        from ..identity.corrections import add_correction
+
+        with write_lock:
+            cid = add_correction(con, kind, subject, target, who=who, why=why)
+            analyse(con)  # the profile shows the correction at once
+        return cid
+
+    @app.get("/corrections/{author_id:path}", response_class=HTMLResponse, include_in_schema=False)
+    def corrections_page(request: Request, author_id: str):
+        prof = queries.author_profile(cursor(), author_id, page=1, per_page=1)
+        return templates.TemplateResponse(request, "corrections.html", {
+            "p": prof, "editable": bool(admin_token), "message": None, "problem": None})
+
+    @app.post("/corrections/{author_id:path}", response_class=HTMLResponse, include_in_schema=False)
+    def corrections_submit(
+        request: Request, author_id: str, kind: str = Form(...), target: str = Form(..., max_length=300),
+        who: str = Form(..., max_length=200), why: str = Form(..., max_length=2000), token: str = Form(""),
+    ):
+        from ..identity.corrections import CorrectionError
+
+        prof = queries.author_profile(cursor(), author_id, page=1, per_page=1)
+        status, problem, message = 200, None, None
+        if not admin_token:
+            status, problem = 403, "This server is read-only: corrections need a server started with an admin token."
+        elif not token_ok(token):
+            status, problem = 403, "Wrong admin token."
+        else:
+            try:
+                cid = record_correction(kind, prof["id"], target.strip(), who.strip(), why.strip())
+                message = f"Correction #{cid} recorded and applied."
+                prof = queries.author_profile(cursor(), queries.person_of(cursor(), author_id) or prof["id"], page=1, per_page=1)
+            except CorrectionError as exc:
+                status, problem = 422, str(exc)
+        return templates.TemplateResponse(request, "corrections.html", {
+            "p": prof, "editable": bool(admin_token), "message": message, "problem": problem}, status_code=status)
+
+    @app.get("/api/corrections", summary="The audit trail of corrections, optionally about one author or person")
+    def api_corrections(author: str | None = Query(None, max_length=300)):
+        from ..identity.corrections import list_corrections
+
+        c = cursor()
+        if author is None:
+            return list_corrections(c)
+        return queries.author_profile(c, author, page=1, per_page=1)["corrections"]
+
+    @app.post("/api/corrections", status_code=201, summary="Record a correction (needs the admin token as a Bearer token)")
+    def api_correct(correction: CorrectionIn, authorization: str | None = Header(None)):
+        from ..identity.corrections import CorrectionError
+
+        if not admin_token:
+            raise HTTPException(403, "this server is read-only: start it with an admin token to accept corrections")
+        given = authorization.removeprefix("Bearer ").strip() if authorization else None
+        if not token_ok(given):
+            raise HTTPException(401, "a valid admin token is needed (Authorization: Bearer TOKEN)")
+        try:
+            cid = record_correction(correction.kind, correction.subject, correction.target, correction.who, correction.why)
+        except CorrectionError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {"id": cid, "applied": True}
+
+    @app.get("/about/ai-score", response_class=HTMLResponse, include_in_schema=False)
+    def about_ai_score(request: Request):
+        return templates.TemplateResponse(request, "about_ai_score.html", {})
+
+    @app.get("/score", response_class=HTMLResponse, include_in_schema=False)
+    def score_form(request: Request):
+        return templates.TemplateResponse(request, "score.html", {"title": "", "abstract": "", "result": None, "problem": None})
+
+    @app.post("/score", response_class=HTMLResponse, include_in_schema=False)
+    def score_submit(request: Request, title: str = Form("", max_length=1000), abstract: str = Form("", max_length=20000)):
+        problem = None if abstract.strip() else "Paste an abstract: the score is made from the title and the abstract."
+        result = None if problem else score_paper(title.strip(), abstract.strip())
+        return templates.TemplateResponse(
+            request, "score.html", {"title": title, "abstract": abstract, "result": result, "problem": problem},
+            status_code=422 if problem else 200,
+        )
+
+    @app.post("/api/score", summary="The offline AI Score of a paper, with its reasons and nearest earlier works")
+    def api_score(paper: PaperIn):
+        return score_paper(paper.title, paper.abstract)
 
     @app.get("/api/works/{work_id:path}", summary="One work with its keys, sources and reported figures")
     def api_work(work_id: str):

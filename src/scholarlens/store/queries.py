@@ -63,17 +63,20 @@ class AuthorHit:
 
 
 def search_authors(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) -> list[AuthorHit]:
-    """Authors whose name contains the query (case and accents ignored), or whose id is the query."""
+    """Persons whose name contains the query (case and accents ignored), or who hold the id (a person id or
+    any source author id of theirs)."""
     q = query.strip()
     if not q:
         return []
     rows = con.execute(
         """
-        SELECT a.author_id, a.name, coalesce(m.works_count, 0) AS n, m.h_index, a.field
-        FROM authors a LEFT JOIN author_metrics m USING (author_id)
-        WHERE a.author_id = $q
-           OR contains(strip_accents(lower(a.name)), strip_accents(lower($q)))  -- literal: % and _ are not wildcards
-        ORDER BY (strip_accents(lower(a.name)) = strip_accents(lower($q))) DESC, n DESC, a.name
+        SELECT p.person_id, p.name, coalesce(m.works_count, 0) AS n, m.h_index, a.field
+        FROM persons p LEFT JOIN author_metrics m ON m.author_id = p.person_id
+        LEFT JOIN authors a ON a.author_id = p.anchor_author_id
+        WHERE p.person_id = $q OR list_contains(p.author_ids, $q)
+           OR contains(strip_accents(lower(p.name)), strip_accents(lower($q)))  -- literal: % and _ are not wildcards
+        ORDER BY (p.person_id = $q OR list_contains(p.author_ids, $q)) DESC,
+                 (strip_accents(lower(p.name)) = strip_accents(lower($q))) DESC, n DESC, p.name, p.person_id
         LIMIT $limit
         """,
         {"q": q, "limit": limit},
@@ -81,12 +84,62 @@ def search_authors(con: duckdb.DuckDBPyConnection, query: str, limit: int = 20) 
     return [AuthorHit(*r) for r in rows]
 
 
+def person_of(con: duckdb.DuckDBPyConnection, ref: str) -> str | None:
+    """The person an id names: a person id, or the person holding most mentions of a source author id."""
+    if _one(con, "SELECT 1 FROM persons WHERE person_id = ?", [ref]):
+        return ref
+    row = _one(con, "SELECT person_id FROM person_mentions WHERE author_id = ? GROUP BY person_id "
+                    "ORDER BY count(*) DESC, person_id LIMIT 1", [ref])
+    return row[0] if row else None
+
+
 def resolve_author(con: duckdb.DuckDBPyConnection, name_or_id: str) -> str:
-    """The one author meant: an exact id, else the best name match (exact names first, then most works)."""
+    """The one person meant: an id, else the best name match (exact names first, then most works)."""
+    found = person_of(con, name_or_id.strip())
+    if found:
+        return found
     hits = search_authors(con, name_or_id, limit=1)
     if not hits:
         raise NotFound(f"no author matches {name_or_id!r}")
     return hits[0].id
+
+
+def candidates(con: duckdb.DuckDBPyConnection, name: str, limit: int = 20) -> list[dict]:
+    """The persons a name could mean, with what tells them apart: institution, years, top co-authors, works."""
+    out = []
+    for hit in search_authors(con, name, limit=limit):
+        pid = hit.id
+        years = _one(con, "SELECT min(w.year), max(w.year) FROM person_authorships a JOIN works w USING (work_id) "
+                          "WHERE a.author_id = ?", [pid])
+        inst = _one(con, """SELECT i.name FROM person_mentions pm
+                            JOIN authorship_institutions ai ON ai.work_id = pm.work_id AND ai.author_id = pm.author_id
+                            JOIN institutions i USING (institution_id) JOIN works w ON w.work_id = pm.work_id
+                            WHERE pm.person_id = ? GROUP BY i.name ORDER BY max(w.year) DESC NULLS LAST, count(*) DESC
+                            LIMIT 1""", [pid])
+        coauthors = [n for (n,) in con.execute(
+            """SELECT p2.name FROM person_authorships a1 JOIN person_authorships a2 USING (work_id)
+               JOIN persons p2 ON p2.person_id = a2.author_id
+               WHERE a1.author_id = ? AND a2.author_id <> a1.author_id
+               GROUP BY p2.name ORDER BY count(*) DESC, p2.name LIMIT 3""", [pid]).fetchall()]
+        out.append({"id": pid, "name": hit.name, "institution": inst[0] if inst else None,
+                    "years": [years[0], years[1]] if years and years[0] is not None else None,
+                    "top_coauthors": coauthors, "works_count": hit.works_count, "h_index": hit.h_index})
+    return out
+
+
+def ambiguous(con: duckdb.DuckDBPyConnection, name: str) -> list[dict]:
+    """More than one person with exactly this name (case and accents aside): the candidates, else []."""
+    if person_of(con, name.strip()):
+        return []
+    same = [c for c in candidates(con, name, limit=50) if _fold(c["name"]) == _fold(name)]
+    return same if len(same) > 1 else []
+
+
+def _fold(name: str) -> str:
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", name)
+    return " ".join("".join(c for c in text if not unicodedata.combining(c)).lower().split())
 
 
 def _reported_figures(con, entity: str, entity_id: str) -> list[dict]:
@@ -112,10 +165,14 @@ def author_profile(
     per_page: int | None = None,
     today: dt.date | None = None,
 ) -> dict:
-    row = _one(con, "SELECT author_id, name, orcid, field, source FROM authors WHERE author_id = ?", [author_id])
-    if row is None:
+    person_id = person_of(con, author_id)
+    row = person_id and _one(
+        con, """SELECT p.person_id, p.name, p.orcid, a.field, p.author_ids, p.curated
+                FROM persons p LEFT JOIN authors a ON a.author_id = p.anchor_author_id WHERE p.person_id = ?""",
+        [person_id])
+    if not row:
         raise NotFound(f"no author with id {author_id!r}")
-    _, name, orcid, field, source = row
+    author_id, name, orcid, field, source_ids, curated = row
     m = _one(
         con,
         "SELECT works_count, citations, h_index, g_index, i10_index, m_quotient, first_year, works_with_citations "
@@ -134,7 +191,7 @@ def author_profile(
     if ai is not None:
         computed["ai_score"] = ai[0]
 
-    reported = _reported_figures(con, "author", author_id)
+    reported = [r for sid in source_ids for r in _reported_figures(con, "author", sid)]
     for r in reported:
         mine = computed.get(r["metric"])
         r["value"] = _num(r["value"])
@@ -181,6 +238,9 @@ def author_profile(
         "id": author_id,
         "name": name,
         "orcid": orcid,
+        "source_ids": list(source_ids),  # the source records this person was found under
+        "curated": bool(curated),  # a person corrected by someone: see "corrections"
+        "corrections": _corrections_of(con, author_id),
         "field": field or _main_category(works),
         "h_index": figures["h_index"]["value"],
         "g_index": figures["g_index"]["value"],
@@ -210,6 +270,13 @@ def author_profile(
     }
 
 
+def _corrections_of(con, person_id: str) -> list[dict]:
+    from ..identity.corrections import list_corrections
+
+    row = _one(con, "SELECT correction_ids FROM persons WHERE person_id = ?", [person_id])
+    return list_corrections(con, list(row[0])) if row and row[0] else []
+
+
 def _main_category(works: list[dict]) -> str | None:
     counts: dict[str, int] = {}
     for w in works:
@@ -237,7 +304,7 @@ def _author_novelty(con, author_id: str) -> tuple[float, int] | None:
 def author_works(con: duckdb.DuckDBPyConnection, author_id: str, *, today: dt.date | None = None) -> list[dict]:
     """The author's works, newest first, as paper cards."""
     ids = [r[0] for r in con.execute(
-        """SELECT w.work_id FROM authorships a JOIN works w USING (work_id)
+        """SELECT w.work_id FROM person_authorships a JOIN works w USING (work_id)
            WHERE a.author_id = ? ORDER BY w.publication_date DESC NULLS LAST, w.year DESC NULLS LAST, w.title""",
         [author_id],
     ).fetchall()]
@@ -299,11 +366,12 @@ def works_by_id(con: duckdb.DuckDBPyConnection, ids: list[str], *, owner: str | 
                    wc.citations, wc.cited_by_reported, wc.cited_by_counted, wc.citation_percentile,
                    {novelty_cols},
                    (SELECT list(url ORDER BY found_in DESC, url) FROM code_links cl WHERE cl.work_id = w.work_id) AS code_urls,
-                   (SELECT list(coalesce(a.raw_name, au.name) ORDER BY a.position NULLS LAST, a.author_id)
-                      FROM authorships a JOIN authors au USING (author_id)
+                   (SELECT list(coalesce(a.raw_name, p.name) ORDER BY a.position NULLS LAST, a.author_id)
+                      FROM person_authorships a JOIN persons p ON p.person_id = a.author_id
                       WHERE a.work_id = w.work_id AND a.position IS NOT NULL) AS authors,
                    (SELECT list(DISTINCT i.name) FROM authorship_institutions ai JOIN institutions i USING (institution_id)
-                      WHERE ai.work_id = w.work_id AND ai.author_id = $owner) AS owner_affiliations,
+                      JOIN person_mentions pm ON pm.work_id = ai.work_id AND pm.author_id = ai.author_id
+                      WHERE ai.work_id = w.work_id AND pm.person_id = $owner) AS owner_affiliations,
                    (SELECT string_agg(DISTINCT source, ', ') FROM work_sources s WHERE s.work_id = w.work_id) AS sources,
                    (SELECT max(as_of) FROM work_sources s WHERE s.work_id = w.work_id) AS as_of
             FROM _ids JOIN works w USING (work_id)

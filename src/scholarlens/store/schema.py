@@ -117,6 +117,30 @@ CREATE TABLE IF NOT EXISTS quarantine (
     PRIMARY KEY (origin, reason)
 );
 
+-- A source saying "these works are this author's" (an author's works list, a profile page's cards): evidence
+-- the disambiguation treats as firm, unlike a bare name printed on a work.
+CREATE TABLE IF NOT EXISTS author_claims (
+    author_id VARCHAR NOT NULL,
+    work_id VARCHAR NOT NULL,
+    source VARCHAR,
+    PRIMARY KEY (author_id, work_id)
+);
+
+-- People's corrections to who wrote what. Never touched by ingest: applied after every ingest and build.
+-- subject and target are stable ids (source author ids, work keys, ORCIDs), never computed person ids.
+CREATE SEQUENCE IF NOT EXISTS correction_ids START 1;
+CREATE TABLE IF NOT EXISTS corrections (
+    correction_id INTEGER PRIMARY KEY DEFAULT nextval('correction_ids'),
+    kind VARCHAR NOT NULL,      -- merge | split | add-work | remove-work | claim
+    subject VARCHAR NOT NULL,   -- the author id the correction is about
+    target VARCHAR NOT NULL,    -- another author id (merge, split), a work key (add-work, remove-work), an ORCID (claim)
+    who VARCHAR NOT NULL,
+    why VARCHAR NOT NULL,
+    made_at TIMESTAMP NOT NULL DEFAULT now(),
+    revoked_at TIMESTAMP,       -- a revoked correction stays, for the audit trail
+    revoked_by VARCHAR
+);
+
 -- A file whose records were all committed; a rerun skips it, so a killed build resumes cleanly.
 CREATE TABLE IF NOT EXISTS ingested_files (
     sha256 VARCHAR PRIMARY KEY,

@@ -203,6 +203,7 @@ def _apply_merges(con: duckdb.DuckDBPyConnection, merges: dict[str, str]) -> Non
             ("authorship_institutions", "author_id, institution_id"),
             ("counts_by_year", "year, source"),
             ("code_links", "url"),
+            ("author_claims", "author_id"),
         ):
             con.execute(
                 f"INSERT INTO {table} SELECT * REPLACE (? AS work_id) FROM {table} WHERE work_id = ? "
@@ -283,6 +284,7 @@ def _write(con: duckdb.DuckDBPyConnection, records: list[Record], summary: Write
     author_rows = _Rows(("author_id",))
     stub_author_rows = _Rows(("author_id",))
     authorship_rows = _Rows(("work_id", "author_id"))
+    claim_rows = _Rows(("author_id", "work_id"))
     inst_rows = _Rows(("institution_id",))
     ai_rows = _Rows(("work_id", "author_id", "institution_id"))
     citation_rows = _Rows(("citing_key", "cited_key"))
@@ -349,6 +351,7 @@ def _write(con: duckdb.DuckDBPyConnection, records: list[Record], summary: Write
                 wid = resolver.lookup(wk)
                 if wid is not None:
                     authorship_rows.add(work_id=wid, author_id=r.key, position=None, raw_name=r.name, raw_affiliation=None)
+                    claim_rows.add(author_id=r.key, work_id=wid, source=r.provenance.source)
         elif isinstance(r, Institution):
             inst_rows.add(institution_id=r.key, name=r.name, ror=r.ror, country=r.country)
         elif isinstance(r, Citation):
@@ -386,6 +389,7 @@ def _write(con: duckdb.DuckDBPyConnection, records: list[Record], summary: Write
         **_fill("authors", "orcid", "field"),
     })
     c["authorships"] += _upsert(con, "authorships", authorship_rows, _fill("authorships", "position", "raw_name", "raw_affiliation"))
+    c["author_claims"] += _upsert(con, "author_claims", claim_rows, None)
     c["institutions"] += _upsert(con, "institutions", inst_rows, _fill("institutions", "ror", "country"))
     c["authorship_institutions"] += _upsert(con, "authorship_institutions", ai_rows, None)
     c["citations"] += _upsert(con, "citations", citation_rows, None)

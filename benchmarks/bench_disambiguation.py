@@ -1,0 +1,292 @@
+"""Author-name disambiguation on the AMiner names: the simple-union baseline against the engine, out of fold;
+and the engine on a synthetic million mentions (time and peak memory).
+
+Quality: data/aminer_name_disambiguation (a copy of ../shared/datasets/aminer_name_disambiguation; see its
+SOURCE.md): 60 labeled names (organisations, no abstracts) and 400 dblp names (keywords and abstracts, no
+organisations; 7 of the files hold no publication). Each file is one ambiguous name with gold person labels.
+- baseline: within a name, papers sharing a co-author (same full name), an organisation string or a venue are one
+  person (connected components), each file on its own;
+- engine: ``scholarlens.identity`` with scorers and thresholds fitted by ``train.cross_validate``: GroupKFold
+  by name (5 folds over both sets); every name is clustered by a model fitted, thresholds included, on the other
+  folds' names only. These out-of-fold figures are what the engine does on names it has never seen. (The
+  shipped pair_scorer.json is fitted on all names; its own figures on these names would be in-sample.)
+Metrics (``scholarlens.identity.metrics``): pairwise and B-cubed precision, recall and F1 per name; macro = mean
+over names, micro = counts pooled over names.
+
+Scale: ``--scale N`` mentions made by a seeded generator (``synthetic``): persons with Zipf-distributed names
+drawn from common surnames and given names (so that blocks of thousands of mentions form), each with an
+organisation, a topic, a pool of co-authors and venues and an active span; a fifth of the mentions print the
+given name as an initial. It runs ``disambiguate`` on all of them in a fresh process and reports wall time, its
+stages, peak resident memory (VmHWM) and the B-cubed F1 against the generator's persons (a sanity check only:
+synthetic persons are easier than real ones).
+
+Run: python benchmarks/bench_disambiguation.py [--scale 1000000] [--no-write]
+(writes docs/bench/disambiguation.md; --skip-cv reuses nothing and skips the quality part)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_embed  # noqa: E402  (write_section, the house helper for doc sections)
+
+from scholarlens.identity import metrics, train  # noqa: E402
+from scholarlens.identity.cluster import Mention, disambiguate, load_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "bench" / "disambiguation.md"
+QUALITY = ("<!-- bench_disambiguation:quality:start -->", "<!-- bench_disambiguation:quality:end -->")
+SCALE = ("<!-- bench_disambiguation:scale:start -->", "<!-- bench_disambiguation:scale:end -->")
+HEADER = """# Author-name disambiguation
+
+Code: `src/scholarlens/identity/` (`cluster.py` the engine, `names.py`, `metrics.py`, `aminer.py` the lenient
+reader, `train.py` the fitting and cross-validation), `benchmarks/bench_disambiguation.py` (this page).
+"""
+
+
+def write(section: tuple[str, str], text: str) -> None:
+    """bench_embed.write_section, pointed at this page."""
+    if not DOC.exists():
+        DOC.parent.mkdir(parents=True, exist_ok=True)
+        DOC.write_text(HEADER, encoding="utf-8")
+    saved = bench_embed.DOC
+    bench_embed.DOC = DOC
+    try:
+        bench_embed.write_section(section[0], section[1], text)
+    finally:
+        bench_embed.DOC = saved
+
+
+def load() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Quality
+
+
+def fmt(d: dict) -> str:
+    return f"{d['precision']:.3f} / {d['recall']:.3f} / **{d['f1']:.3f}**"
+
+
+def quality(folds: int) -> str:
+    start = time.perf_counter()
+    sets = train.load_sets()
+    base = train.report(sets, train.baseline(sets))
+    log = lambda *a: print(*a, file=sys.stderr, flush=True)  # noqa: E731
+    cv = train.cross_validate(sets, folds, log=log)
+    ours = train.report(sets, cv["pred"])
+    wall = time.perf_counter() - start
+    lines = [QUALITY[0], "",
+             f"Command: `python benchmarks/bench_disambiguation.py` ({wall:.0f} s for this part: reading, the baseline, "
+             f"and {folds} folds of fitting and clustering).",
+             f"Run {time.strftime('%Y-%m-%d %H:%M')} on {machine()}; `uptime` at the end: {load()}.",
+             f"Out-of-fold thresholds (round 0, later rounds) per fold: {cv['thresholds']}.", ""]
+    for sd in sets:
+        lines.append(f"Read {sd.set_name}: {sd.read}.")
+    lines += ["", "### Overall", "",
+              "P / R / **F1**. macro: mean over names; micro: counts pooled over names.", "",
+              "| set | names | mentions | method | B-cubed macro | B-cubed micro | pairwise macro | pairwise micro |",
+              "|---|---|---|---|---|---|---|---|"]
+    for sd in sets:
+        n_mentions = sum(len(nd.rows) for nd in sd.names)
+        for label, rep in (("simple union (baseline)", base), ("engine, out of fold", ours)):
+            r = rep[sd.set_name]
+            lines.append(f"| {sd.set_name} | {len(sd.names)} | {n_mentions:,} | {label} | {fmt(r['bcubed']['macro'])} | "
+                         f"{fmt(r['bcubed']['micro'])} | {fmt(r['pairwise']['macro'])} | {fmt(r['pairwise']['micro'])} |")
+    for sd in sets:
+        multi = [i for i, row in enumerate(ours[sd.set_name]["names"]) if row["persons"] > 1]
+        if len(multi) < len(sd.names):
+            sub = {}
+            for label, rep in (("baseline", base), ("engine", ours)):
+                rows = [rep[sd.set_name]["names"][i] for i in multi]
+                sub[label] = float(np.mean([row["bcubed"]["f1"] for row in rows]))
+            lines += ["", f"{sd.set_name}: {len(sd.names) - len(multi)} of its {len(sd.names)} names have a single "
+                          f"person, which inflates macro figures; over the {len(multi)} names with two or more persons, "
+                          f"B-cubed F1 macro is {sub['baseline']:.3f} (baseline) and {sub['engine']:.3f} (engine)."]
+    for sd in sets:
+        lines += ["", f"<details><summary>Per name: {sd.set_name} ({len(sd.names)} names)</summary>", "",
+                  "| name | mentions | persons | baseline: clusters, B-cubed P / R / F1, pairwise F1 | "
+                  "engine: clusters, B-cubed P / R / F1, pairwise F1 |", "|---|---|---|---|---|"]
+        for b_row, o_row in zip(base[sd.set_name]["names"], ours[sd.set_name]["names"]):
+            lines.append(f"| {o_row['name']} | {o_row['mentions']} | {o_row['persons']} | {b_row['predicted']}, "
+                         f"{fmt(b_row['bcubed'])}, {b_row['pairwise']['f1']:.3f} | {o_row['predicted']}, "
+                         f"{fmt(o_row['bcubed'])}, {o_row['pairwise']['f1']:.3f} |")
+        lines += ["", "</details>"]
+    lines += ["", QUALITY[1]]
+    print(train.summary_line(base), "\n", train.summary_line(ours), file=sys.stderr)
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Scale
+
+SURNAMES = ("Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Ma Zhu Hu Guo He Lin Gao Luo Zheng Liang Xie Song "
+            "Tang Han Feng Deng Cao Peng Zeng Xiao Tian Dong Pan Yuan Cai Jiang Yu Du Ye Cheng Wei Su Lu Ding Ren "
+            "Kim Lee Park Choi Jung Kang Cho Yoon Jang Lim Nguyen Tran Le Pham Hoang Smith Johnson Williams Brown "
+            "Jones Miller Davis Garcia Rodriguez Wilson Martinez Anderson Taylor Thomas Moore Jackson Martin White "
+            "Harris Clark Lewis Robinson Walker Young Allen King Wright Scott Hill Green Adams Baker Nelson Carter "
+            "Mitchell Roberts Turner Phillips Campbell Parker Evans Edwards Collins Stewart Morris Murphy Cook Rogers "
+            "Muller Schmidt Schneider Fischer Weber Meyer Wagner Becker Schulz Hoffmann Rossi Russo Ferrari Esposito "
+            "Bianchi Romano Colombo Ricci Marino Greco Martin Bernard Dubois Thomas Robert Richard Petit Durand "
+            "Leroy Moreau Simon Laurent Lefebvre Michel Sato Suzuki Takahashi Tanaka Watanabe Ito Yamamoto Nakamura "
+            "Kobayashi Kato Kumar Singh Sharma Gupta Patel Shah Reddy Rao Iyer Das Ivanov Smirnov Kuznetsov Popov "
+            "Silva Santos Oliveira Souza Pereira Costa Ferreira Almeida Gomes Lopez Gonzalez Hernandez Perez Sanchez "
+            "Ramirez Torres Flores Rivera Cohen Levi Friedman Novak Horvath Kowalski Nowak Jensen Hansen Nielsen "
+            "Andersen Larsen Johansson Karlsson Nilsson Eriksson Berg Haas Vogel Koch Richter Klein Wolf Neumann").split()
+GIVEN = ("Wei Lei Jing Min Hui Yan Li Jun Hong Ying Xin Yu Bin Feng Gang Hao Jie Ming Qiang Tao Yong Jian Ping Chao "
+         "Xiaoming Xiaohui Jianping Zhiwei Haiyan Yuxin Lijun Jinsong Shuai Kai Yang Lin Fang Ling Na Dan Rui Peng "
+         "Ji Hyun Soo Min Jae Young Sung Dong Seung Hoon Eun Hye Anh Minh Thanh Hung Duc Linh "
+         "James John Robert Michael William David Richard Joseph Thomas Charles Mary Patricia Jennifer Linda "
+         "Elizabeth Barbara Susan Jessica Sarah Karen Daniel Matthew Anthony Mark Paul Steven Andrew Kenneth "
+         "Peter Hans Klaus Jurgen Stefan Andreas Thomas Markus Giuseppe Marco Luca Andrea Francesco Pierre Jean "
+         "Michel Philippe Alain Nicolas Hiroshi Takashi Kenji Yuki Akira Satoshi Raj Amit Sanjay Rahul Priya Anil "
+         "Vijay Sergey Alexey Dmitry Ivan Carlos Jose Luis Juan Antonio Miguel Ana Maria Paulo Pedro Rafael Ali "
+         "Mohamed Ahmed Omar Yosef David Lars Erik Anders Nils Piotr Tomasz").split()
+WORDS = ("learning network model data graph neural image query database optimization protein gene cell signal "
+         "control robot language speech translation vision detection segmentation retrieval search index "
+         "distributed system cloud security privacy attack cryptography circuit chip power energy wireless "
+         "sensor channel coding compression video audio music health clinical patient drug molecule chemistry "
+         "material quantum physics theory algorithm complexity approximation game market economics social "
+         "software testing verification compiler program parallel memory cache storage file stream mining "
+         "recommendation knowledge semantic ontology logic reasoning planning agent reinforcement bayesian "
+         "inference statistics regression classification clustering kernel sparse matrix tensor spectral").split()
+
+
+def synthetic(n: int, seed: int = 0) -> tuple[list[Mention], dict[str, int]]:
+    """n mentions of Zipf-named persons; returns (mentions, mention id -> person)."""
+    rng = np.random.default_rng(seed)
+    n_persons = max(1, n // 20)
+    zs = 1.0 / np.arange(1, len(SURNAMES) + 1) ** 0.8
+    zg = 1.0 / np.arange(1, len(GIVEN) + 1) ** 0.6
+    surname = rng.choice(len(SURNAMES), n_persons, p=zs / zs.sum())
+    given = rng.choice(len(GIVEN), n_persons, p=zg / zg.sum())
+    n_orgs, n_venues, n_topics = max(10, n_persons // 10), max(10, n_persons // 25), 300
+    topic_words = [rng.choice(len(WORDS), 12, replace=False) for _ in range(n_topics)]
+    papers = rng.zipf(1.8, n_persons).clip(1, 400).astype(np.int64)
+    papers = np.maximum(1, (papers * (n / papers.sum()))).astype(np.int64)
+    person_of = np.repeat(np.arange(n_persons), papers)[:n]
+    if len(person_of) < n:
+        person_of = np.concatenate([person_of, rng.integers(0, n_persons, n - len(person_of))])
+    rng.shuffle(person_of)
+    org = rng.integers(0, n_orgs, n_persons)
+    topic = rng.integers(0, n_topics, n_persons)
+    start_year = rng.integers(1990, 2020, n_persons)
+    mentions, gold = [], {}
+    co_pool_cache: dict[int, list[str]] = {}
+    for k, p in enumerate(person_of.tolist()):
+        pool = co_pool_cache.get(p)
+        if pool is None:
+            prng = np.random.default_rng(seed * 1_000_003 + p)
+            pool = [f"{GIVEN[g]} {SURNAMES[s]}" for g, s in zip(prng.integers(0, len(GIVEN), 8),
+                                                                 prng.integers(0, len(SURNAMES), 8))]
+            co_pool_cache[p] = pool
+        first, last = GIVEN[given[p]], SURNAMES[surname[p]]
+        name = f"{first[0]}. {last}" if rng.random() < 0.2 else f"{first} {last}"
+        co = tuple(pool[i] for i in rng.choice(len(pool), int(rng.integers(1, 5)), replace=False))
+        words = [WORDS[w] for w in rng.choice(topic_words[topic[p]], 5)] + [WORDS[w] for w in rng.integers(0, len(WORDS), 2)]
+        venue = int(topic[p] * 7 + rng.integers(0, 3)) % n_venues
+        mid = f"m{k:08d}"
+        mentions.append(Mention(mid, name, coauthors=co,
+                                organisation=f"University {int(org[p])}" if rng.random() < 0.7 else None,
+                                venue=f"Venue {venue}", year=int(start_year[p] + rng.integers(0, 8)),
+                                title=" ".join(words)))
+        gold[mid] = p
+    return mentions, gold
+
+
+def scale_child(n: int, out: Path) -> None:
+    """Runs in a fresh process: generate, disambiguate, report (JSON to out)."""
+    from scholarlens.identity import cluster
+
+    t = time.perf_counter()
+    mentions, gold = synthetic(n)
+    gen_s = time.perf_counter() - t
+    model = load_model()
+    t = time.perf_counter()
+    prep = cluster.prepare(mentions)
+    prep_s = time.perf_counter() - t
+    uf, _ = cluster._constraints(prep.mentions, [], [])
+    blocks = cluster.blocks(prep.mentions, uf)
+    sizes = np.array(sorted((len(b) for b in blocks), reverse=True))
+    t = time.perf_counter()
+    assigned = disambiguate(mentions, model=model, prepared=prep)
+    total_s = time.perf_counter() - t
+    b3 = metrics.bcubed(gold, assigned)
+    status = Path("/proc/self/status").read_text() if Path("/proc/self/status").exists() else ""
+    peak = next((int(line.split()[1]) / 1024**2 for line in status.splitlines() if line.startswith("VmHWM")), float("nan"))
+    out.write_text(json.dumps({
+        "n": n, "generate_s": gen_s, "prepare_s": prep_s, "disambiguate_s": total_s, "peak_gb": peak,
+        "blocks": len(blocks), "largest_blocks": sizes[:5].tolist(), "blocks_over_dense": int((sizes > cluster.DENSE_MAX).sum()),
+        "singleton_blocks": int((sizes == 1).sum()), "persons_true": len(set(gold.values())),
+        "persons_found": len(set(assigned.values())), "bcubed": b3.as_dict(),
+    }))
+
+
+def scale(n: int) -> str:
+    out = ROOT / "benchmarks" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    result = out / f"disambiguation_scale_{n}.json"
+    t = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--scale-child", str(n), str(result)], check=True)
+    wall = time.perf_counter() - t
+    r = json.loads(result.read_text())
+    section = "\n".join([
+        SCALE[0], "",
+        f"Command: `python benchmarks/bench_disambiguation.py --scale {n}` (scale part: {wall:.0f} s wall in all, a "
+        "fresh process).",
+        f"Run {time.strftime('%Y-%m-%d %H:%M')} on {machine()}; `uptime` at the end: {load()}.", "",
+        "| mentions | generate s | prepare s (vectors, included in disambiguate) | disambiguate s (all) | mentions/s | "
+        "peak resident memory | blocks | largest blocks | blocks above DENSE_MAX | B-cubed P / R / F1 vs generator |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| {r['n']:,} | {r['generate_s']:.0f} | {r['prepare_s']:.0f} | **{r['disambiguate_s']:.0f}** | "
+        f"{r['n'] / r['disambiguate_s']:,.0f} | **{r['peak_gb']:.1f} GB** (process, including the generated mentions) | "
+        f"{r['blocks']:,} ({r['singleton_blocks']:,} of one mention) | {', '.join(f'{s:,}' for s in r['largest_blocks'])} | "
+        f"{r['blocks_over_dense']} | {fmt(r['bcubed'])} |",
+        "", f"Persons: {r['persons_true']:,} generated, {r['persons_found']:,} found.",
+        "", SCALE[1]])
+    print(section)
+    return section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--scale", type=int, default=0, help="also run the engine on this many synthetic mentions")
+    parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--scale-child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.scale_child:
+        scale_child(int(args.scale_child[0]), Path(args.scale_child[1]))
+        return
+    if not args.skip_quality:
+        section = quality(args.folds)
+        print(section)
+        if not args.no_write:
+            write(QUALITY, section)
+    if args.scale:
+        section = scale(args.scale)
+        if not args.no_write:
+            write(SCALE, section)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,411 @@
+"""Growth of a full build on one machine: the DuckDB engine and Spark local at 1M, 10M and 100M citation edges.
+
+    python benchmarks/bench_scale.py --edges 1000000 10000000 100000000
+
+For each size a seeded citation graph (benchmarks/graphgen.py) is turned into a store-shaped Parquet input
+(`graph_store`: works with years, dates, journals as venues and categories, a second DOI key for one work in
+ten that half of its citations use, authors and authorships, reported citation counts for half the works, yearly
+counts for one in five; no abstracts unless --text), and each engine runs the whole build in its own fresh process
+(`python -m scholarlens... build` equivalent: engine.run.build):
+
+- duckdb: the Parquet loaded into a fresh DuckDB store, analytics.build.analyse, results written as Parquet;
+- spark: the same input on Spark local[2] (driver bound to 127.0.0.1), results written as Parquet.
+
+Reported per engine: wall time (and per step), peak memory of the whole process tree (the Python process, and for
+Spark its JVM and Python workers: resident sets summed over /proc every 0.5 s, peak of the sum), disk (input
+Parquet, output Parquet, and the engine's scratch: DuckDB's store file, Spark's shuffle and spill directory, peak
+while running). Then the two outputs are compared table by table (engine.run.compare_builds: counts and integer
+indices exact, floats within 1e-9, nearest-earlier lists element by element): on every row, or at --sample-mod N on
+the rows whose key hashes to 0 mod N. Results go to docs/bench/scale.md (its section per run).
+
+Memory: --spark-driver-memory sets the JVM heap of Spark local (executors live in it in local mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+DOC = ROOT / "docs" / "bench" / "scale.md"
+START, END = "<!-- bench_scale:start -->", "<!-- bench_scale:end -->"
+CATEGORIES = ("CV", "LG", "CL", "AI", "SE", "RO", "IR", "CR", "DS", "NI")
+
+
+# --------------------------------------------------------------------------------------- the store from a graph
+
+def _words(rng: np.random.Generator, vocab: np.ndarray, topic: np.ndarray, n: int, own: float) -> list[str]:
+    """n words per row: a share `own` from the row's topic words, the rest from the whole vocabulary."""
+    rows = len(topic)
+    pick_topic = rng.random((rows, n)) < own
+    general = rng.integers(0, len(vocab), (rows, n))
+    local = (topic[:, None] * 40 + rng.integers(0, 40, (rows, n))) % len(vocab)
+    idx = np.where(pick_topic, local, general)
+    return [" ".join(vocab[r]) for r in idx]
+
+
+_GIVEN = ("Ada", "Bram", "Chen", "Dana", "Emil", "Fatima", "Goran", "Hana", "Ivo", "Jun", "Kai", "Lena", "Mario",
+          "Nadia", "Omar", "Pia", "Quinn", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wei", "Xena", "Yuki", "Zora")
+_SYLLABLES = ("ka", "lo", "mi", "ren", "ta", "vos", "bel", "dor", "fin", "gar", "hal", "jur", "kem", "lin", "mar",
+              "nor", "pel", "quin", "ros", "sal", "tor", "ul", "val", "wen", "yar", "zel", "bran", "cor", "dun", "ell")
+
+
+def _person_names(n: int) -> np.ndarray:
+    """n distinct-looking "Given Surname" names (surnames of three syllables), the same for the same index."""
+    k = np.arange(n)
+    s = len(_SYLLABLES)
+    surname = [(_SYLLABLES[a] + _SYLLABLES[b] + _SYLLABLES[c]).capitalize()
+               for a, b, c in zip(k % s, (k // s) % s, (k // (s * s)) % s)]
+    given = np.array(_GIVEN, dtype=object)[(k // (s * s * s) + k * 7) % len(_GIVEN)]
+    return np.array([f"{g} {f}" for g, f in zip(given, surname)], dtype=object)
+
+
+def graph_store(n_edges: int, out_dir: str | Path, *, seed: int = 0, text: bool = False, as_of_year: int = 2026) -> dict:
+    """Write a store-shaped Parquet input (engine.parquet_io layout) for a generated graph of n_edges citations.
+
+    Every table of the store's schema is written (empty where the generator has nothing for it), with the
+    store's own column types. Returns a description (works, edges, authors, ...).
+    """
+    import duckdb
+    import pyarrow as pa
+
+    from graphgen import generate
+
+    from scholarlens.engine.parquet_io import _write_manifest
+    from scholarlens.store.schema import DDL
+
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed + 1)
+    start = time.perf_counter()
+    works, cites = generate(n_edges, seed=seed)
+    n = len(works)
+    ids = works["id"].to_numpy()
+    year = works["time"].to_numpy().astype(np.int32)
+    journal = works["journal"].to_numpy()
+    work_id = np.char.add("gen:W", ids.astype(str)).astype(object)
+    indeg = np.bincount(cites["cited"].to_numpy(), minlength=n)
+
+    # Dates inside the year; categories from journals; venues are the journals.
+    day = rng.integers(0, 365, n)
+    date = (np.array(year - 1970, dtype="datetime64[Y]").astype("datetime64[D]") + day)
+    category = np.array(CATEGORIES, dtype=object)[journal % len(CATEGORIES)]
+    reported = np.where(ids % 2 == 0, indeg + rng.poisson(1.0, n), -1)
+    title = abstract = None
+    if text:
+        vocab = np.array([f"w{i}" for i in range(4000)], dtype=object)
+        topic = journal.astype(np.int64)
+        title = np.array(_words(rng, vocab, topic, 6, 0.6), dtype=object)
+        abstract = np.array(_words(rng, vocab, topic, 25, 0.5), dtype=object)
+        with_code = rng.random(n) < 0.05
+        abstract[with_code] = abstract[with_code] + np.char.add(" code at https://github.com/gen/r", ids[with_code].astype(str)).astype(object)
+    tables: dict[str, pa.Table] = {}
+    tables["works"] = pa.table({
+        "work_id": work_id,
+        "title": pa.array(title if text else np.full(n, None), type=pa.string()),
+        "abstract": pa.array(abstract if text else np.full(n, None), type=pa.string()),
+        "publication_date": pa.array(date),
+        "year": year,
+        "category": category,
+        "field": np.full(n, "Computer Science", dtype=object),
+        "venue": np.char.add("J", journal.astype(str)).astype(object),
+        "cited_by_count": pa.array(reported, mask=reported < 0, type=pa.int32()),
+    })
+    # One work in ten also has a DOI key; half the citations to it use that key.
+    doi = ids % 10 == 3
+    doi_key = np.char.add("doi:10.5555/gen.", ids[doi].astype(str)).astype(object)
+    tables["work_keys"] = pa.table({"key": np.concatenate([work_id, doi_key]), "work_id": np.concatenate([work_id, work_id[doi]])})
+    citing, cited = cites["citing"].to_numpy(), cites["cited"].to_numpy()
+    cited_key = work_id[cited].copy()
+    use_doi = (cited % 10 == 3) & (rng.random(len(cited)) < 0.5)
+    cited_key[use_doi] = np.char.add("doi:10.5555/gen.", cited[use_doi].astype(str)).astype(object)
+    tables["citations"] = pa.table({"citing_key": work_id[citing], "cited_key": cited_key,
+                                    "source": pa.array(np.full(len(citing), "gen", dtype=object))})
+    del cites, citing, cited, cited_key
+    # Authors: 1-5 per work from a pool of n/2, popular authors more often (a Zipf-like draw).
+    n_auth = rng.integers(1, 6, n)
+    pool = max(n // 2, 10)
+    draws = (rng.pareto(1.2, n_auth.sum()) * pool / 50).astype(np.int64) % pool
+    a_work = np.repeat(np.arange(n), n_auth)
+    pairs = np.unique(a_work * pool + draws)  # an author once per work
+    a_work, a_id = pairs // pool, pairs % pool
+    pos = np.arange(len(a_work)) - np.searchsorted(a_work, a_work)
+    author_id = np.char.add("gen:A", a_id.astype(str)).astype(object)
+    names = _person_names(pool)
+    tables["authorships"] = pa.table({"work_id": work_id[a_work], "author_id": author_id, "position": pos.astype(np.int32),
+                                      "raw_name": names[a_id]})
+    used = np.unique(a_id)
+    tables["authors"] = pa.table({"author_id": np.char.add("gen:A", used.astype(str)).astype(object),
+                                  "name": names[used], "source": np.full(len(used), "gen", dtype=object)})
+    # Yearly counts from the source for one work in five: two years each.
+    cby = np.flatnonzero(ids % 5 == 1)
+    tables["counts_by_year"] = pa.table({
+        "work_id": np.repeat(work_id[cby], 2),
+        "year": (np.repeat(year[cby], 2) + np.tile([1, 2], len(cby))).astype(np.int32),
+        "cited_by": rng.integers(0, 20, 2 * len(cby)).astype(np.int32),
+        "source": np.full(2 * len(cby), "gen", dtype=object),
+    })
+    gen_seconds = time.perf_counter() - start
+
+    con = duckdb.connect()
+    con.execute(DDL)
+    names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_type='BASE TABLE'").fetchall()]
+    rows = {}
+    for name in names:
+        columns = con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+                              "ORDER BY ordinal_position", [name]).fetchall()
+        target = out_dir / name
+        target.mkdir(parents=True, exist_ok=True)
+        given = tables.get(name)
+        if given is not None:
+            con.register("_given", given)
+        select = ", ".join(
+            f'CAST(_given."{c}" AS {t}) AS "{c}"' if given is not None and c in given.column_names else f'CAST(NULL AS {t}) AS "{c}"'
+            for c, t in columns
+        )
+        source = "_given" if given is not None else f'"{name}"'
+        con.execute(f"COPY (SELECT {select} FROM {source}) TO '{target / 'part-0.parquet'}' (FORMAT parquet, COMPRESSION zstd)")
+        rows[name] = given.num_rows if given is not None else 0
+        if given is not None:
+            con.unregister("_given")
+    con.close()
+    description = {"edges": int(n_edges), "works": int(n), "years": f"{year.min()}-{year.max()}",
+                   "journals": int(len(np.unique(journal))), "authors": int(len(used)),
+                   "authorships": int(len(a_work)), "doi_keys": int(doi.sum()), "text": bool(text),
+                   "generated_s": round(gen_seconds, 1)}
+    _write_manifest(out_dir, kind="generated store", tables=rows, graph=description)
+    return description
+
+
+# ----------------------------------------------------------------------------------------------- measurement
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident set of a process and all its descendants (kB), from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/status") as f:
+                kb = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(pid)
+        rss[pid] = kb
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for base, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(base, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _loadavg() -> str:
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def run_measured(argv: list[str], scratch: Path | None = None, interval: float = 0.5) -> dict:
+    """Run a command; sample its process tree's memory and the scratch directory's size until it ends."""
+    peak = {"rss": 0, "disk": 0}
+    start = time.perf_counter()
+    load_start = _loadavg()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    done = threading.Event()
+
+    def sample() -> None:
+        ticks = 0
+        while not done.is_set():
+            peak["rss"] = max(peak["rss"], _tree_rss_kb(proc.pid))
+            if scratch is not None and ticks % 10 == 0 and scratch.exists():
+                peak["disk"] = max(peak["disk"], _du(scratch))
+            ticks += 1
+            done.wait(interval)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    out, _ = proc.communicate()
+    done.set()
+    thread.join()
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"{argv} failed with exit code {proc.returncode}")
+    report = json.loads(out.strip().splitlines()[-1])
+    report.update(wall_s=round(wall, 1), peak_rss_mb=round(peak["rss"] / 1024), scratch_peak_mb=round(peak["disk"] / 2**20),
+                  load_start=load_start, load_end=_loadavg())
+    return report
+
+
+def worker(engine: str, input_dir: str, output_dir: str, scratch: str, driver_memory: str, partitions: int) -> None:
+    """One build in this process; prints its report as the last line (JSON)."""
+    from scholarlens.engine import build
+
+    start = time.perf_counter()
+    if engine == "duckdb":
+        report = build("duckdb", input_dir, output_dir, as_of_year=2026, work_dir=scratch)
+    else:
+        report = build("spark", input_dir, output_dir, as_of_year=2026, driver_memory=driver_memory,
+                       shuffle_partitions=partitions, conf={"spark.local.dir": scratch})
+    report["inside_s"] = round(time.perf_counter() - start, 1)
+    print(json.dumps(report, default=str))
+
+
+def _mb(path: Path) -> int:
+    return round(_du(path) / 2**20)
+
+
+def measure_size(n_edges: int, root: Path, engines: list[str], args) -> dict:
+    from scholarlens.engine.run import compare_builds
+
+    data = root / f"edges_{n_edges}"
+    inp = data / "input"
+    if not (inp / "_manifest.json").exists():
+        shutil.rmtree(inp, ignore_errors=True)
+        description = graph_store(n_edges, inp, seed=args.seed, text=args.text)
+    else:
+        description = json.loads((inp / "_manifest.json").read_text())["graph"]
+    print(f"{n_edges:,} edges: {description}", file=sys.stderr)
+    result = {"graph": description, "input_mb": _mb(inp), "engines": {}}
+    for engine in engines:
+        out, scratch = data / f"out_{engine}", data / f"scratch_{engine}"
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
+        argv = [sys.executable, __file__, "--worker", engine, str(inp), str(out), str(scratch),
+                args.spark_driver_memory, str(args.spark_partitions)]
+        report = run_measured(argv, scratch)
+        report["output_mb"] = _mb(out)
+        if engine == "duckdb":
+            report["store_mb"] = _mb(scratch)
+        result["engines"][engine] = report
+        print(f"  {engine}: {report['wall_s']} s, peak {report['peak_rss_mb']} MB, steps {report['timings']}", file=sys.stderr)
+        shutil.rmtree(scratch, ignore_errors=True)
+    if len(engines) == 2:
+        start = time.perf_counter()
+        sample = args.sample_mod if n_edges >= args.sample_above else None
+        comparison = compare_builds(data / "out_duckdb", data / "out_spark", sample_mod=sample)
+        result["comparison"] = {t: r["problems"] for t, r in comparison.items()}
+        result["compared_rows"] = {t: r["rows"][0] for t, r in comparison.items()}
+        result["sample_mod"] = sample
+        result["compare_s"] = round(time.perf_counter() - start, 1)
+        result["tables_one_engine_only"] = sorted(
+            set(p.name for p in (data / "out_duckdb").iterdir() if p.is_dir() and not p.name.startswith("_"))
+            ^ set(p.name for p in (data / "out_spark").iterdir() if p.is_dir() and not p.name.startswith("_")))
+        bad = {t: p for t, p in result["comparison"].items() if p}
+        print(f"  equality: {'all tables equal' if not bad else bad}", file=sys.stderr)
+    if not args.keep:
+        shutil.rmtree(data, ignore_errors=True)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------ report
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:,.0f} s" if seconds >= 100 else f"{seconds:.1f} s"
+
+
+def render(results: list[dict], argv: list[str], started: str) -> str:
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, Python {platform.python_version()}"
+    lines = [START, "", f"Command: `python benchmarks/bench_scale.py {' '.join(argv)}`  ",
+             f"Run {started} UTC on {machine}, shared with other engineers (load average at the start and end of each run "
+             f"is in the table).", ""]
+    lines += ["| edges | works | engine | wall | peak memory | scratch disk (peak) | input / output Parquet | load avg (start → end) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        g = r["graph"]
+        for engine, e in r["engines"].items():
+            scratch = f"{e.get('store_mb', e['scratch_peak_mb']):,} MB" + (" (store file)" if engine == "duckdb" else " (shuffle/spill)")
+            lines.append(f"| {g['edges']:,} | {g['works']:,} | {engine} | {_fmt_s(e['wall_s'])} | {e['peak_rss_mb']:,} MB | "
+                         f"{scratch} | {r['input_mb']:,} / {e['output_mb']:,} MB | {e['load_start']} → {e['load_end']} |")
+    lines += ["", "Time per step (seconds; DuckDB: load is the Parquet import, write the result export):", ""]
+    steps = ["load", "code links", "persons", "bibliometrics", "disruption", "reference novelty", "semantic novelty", "write"]
+    lines += ["| edges | engine | " + " | ".join(steps) + " |", "|---|---|" + "---|" * len(steps)]
+    for r in results:
+        for engine, e in r["engines"].items():
+            t = e["timings"]
+            lines.append(f"| {r['graph']['edges']:,} | {engine} | " + " | ".join(
+                f"{t[s]:.1f}" if s in t else "-" for s in steps) + " |")
+    lines += ["", "Equality of the two engines' outputs:", ""]
+    for r in results:
+        if "comparison" not in r:
+            continue
+        bad = {t: p for t, p in r["comparison"].items() if p}
+        scope = "every row" if not r["sample_mod"] else f"rows whose key hashes to 0 mod {r['sample_mod']}"
+        tables = ", ".join(f"{t} ({r['compared_rows'][t]:,})" for t in sorted(r["comparison"]))
+        verdict = "all equal" if not bad else "DIFFERENCES: " + "; ".join(f"{t}: {p}" for t, p in bad.items())
+        only = f" Written by one engine only: {', '.join(r['tables_one_engine_only'])}." if r["tables_one_engine_only"] else ""
+        lines.append(f"- {r['graph']['edges']:,} edges, {scope}: {verdict}. Tables (rows compared): {tables}.{only}")
+    if len(results) >= 2:
+        lines += ["", "Growth (ratio of wall time and peak memory from one size to the next, 10x the edges each step):", ""]
+        for engine in results[0]["engines"]:
+            parts = []
+            for a, b in zip(results, results[1:]):
+                if engine in a["engines"] and engine in b["engines"]:
+                    ea, eb = a["engines"][engine], b["engines"][engine]
+                    parts.append(f"{a['graph']['edges']:,} → {b['graph']['edges']:,}: time x{eb['wall_s'] / ea['wall_s']:.1f}, "
+                                 f"memory x{eb['peak_rss_mb'] / max(ea['peak_rss_mb'], 1):.1f}")
+            lines.append(f"- {engine}: " + "; ".join(parts))
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--worker":
+        worker(argv[1], argv[2], argv[3], argv[4], argv[5], int(argv[6]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--edges", type=int, nargs="+", default=[1_000_000, 10_000_000, 100_000_000])
+    parser.add_argument("--engines", nargs="+", default=["duckdb", "spark"], choices=["duckdb", "spark"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--text", action="store_true", help="give works synthetic titles and abstracts")
+    parser.add_argument("--root", type=Path, default=None, help="working directory (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep inputs and outputs")
+    parser.add_argument("--spark-driver-memory", default="8g")
+    parser.add_argument("--spark-partitions", type=int, default=16)
+    parser.add_argument("--sample-mod", type=int, default=100, help="compare 1 row in N above --sample-above")
+    parser.add_argument("--sample-above", type=int, default=50_000_000)
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/bench/scale.md")
+    args = parser.parse_args(argv)
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    results = []
+    for n in args.edges:
+        results.append(measure_size(n, root, args.engines, args))
+        (root / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    section = render(results, argv, started)
+    print(section)
+    if not args.no_write:
+        from bench_embed import write_section
+
+        write_section(START, END, section, doc=DOC, title="Scale: DuckDB and Spark local from 1M to 100M citations")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,897 @@
+"""The disambiguation engine: group authorship mentions of ambiguous names into persons.
+
+``disambiguate(mentions, must_link=(), cannot_link=()) -> {mention_id: cluster_id}``
+
+1. Hard evidence and corrections. Mentions that share a source author id (same kind and value: ORCID,
+   OpenAlex, Semantic Scholar, ...) are one person (must-link), and so are the caller's ``must_link`` pairs;
+   two mentions with different ORCIDs, and the caller's ``cannot_link`` pairs, are never in one person. The
+   caller's constraints win over the source ids: a source-id link that would join a cannot-link pair, or two
+   different ORCIDs, is dropped. A contradiction within the caller's own constraints (a must-link chain that
+   joins a cannot-link pair or two different ORCIDs) is a ValueError; an unknown mention id a KeyError.
+2. Blocking. Only mentions in the same block are compared. A mention's block key is ``surname|first initial``
+   of its name (``names.block_key``) within its ``group`` (mentions of different groups, e.g. two AMiner files,
+   never meet). Two keys share a block when a must-link joins them, or when a name and its exact swapped form
+   both occur (``Wei Zhang`` / ``Zhang Wei``). A block of up to ``DENSE_MAX`` mentions compares every pair; a
+   larger block compares *candidate pairs* only: mentions sharing a co-author (of at most ``MAX_POSTING``
+   mentions in the block), sharing an organisation string (same limit), and each mention's ``KNN`` nearest
+   mentions by text. Blocks are independent and are scored in batches of at most 2M pairs, so the
+   pair features never hold more than one batch; the per-mention vectors are held for the whole input.
+3. Pair scores. For each compared pair of nodes (a node is a mention, a must-link group, or a cluster of an
+   earlier round, its evidence pooled: co-authors, organisations and venues as sets, texts as centroids, years as
+   a range), features (``FEATURES``): name compatibility, shared co-authors (full names; initials apart),
+   organisation and venue similarity, the gap between the year ranges, similarity of titles, keywords and
+   abstracts (TF-IDF cosine with document frequencies over the mentions given, and the cosine of the static
+   word-piece embedding shipped with ``scholarlens.embed``), flags for what is missing, the nodes' sizes, and
+   four features of the whole block that say how ambiguous the name looks (its size, how often its mentions
+   share co-authors or venues, how alike their texts are). A logistic regression turns them into the
+   probability that the two nodes are one person. Weights and thresholds ship in ``pair_scorer.json`` (fitted
+   by ``train.py`` with cross-validation over names; nothing trains at run time).
+4. Clustering, in rounds. Round 0 scores mention pairs; average-linkage agglomerative clustering merges the two
+   nodes with the highest mean pair probability while that mean is at least the round's threshold. Each later
+   round pools the evidence of the clusters it starts from, scores cluster pairs with the second scorer and
+   merges the same way; a block stops when a round merges nothing (at most ``Model.max_rounds``). Pooling is
+   what links the papers of one person that share nothing pairwise (a co-author on one, an organisation on
+   another). Pairs never compared count as probability 0. A merge is refused when it would put a cannot-link
+   pair, two different ORCIDs or two incompatible names (``names.compatibility`` 0) in one person.
+5. Ids. A person's ``cluster_id`` is derived from the smallest mention id in it (``"p" + sha1[:16]``), so a
+   rerun on the same mentions gives the same ids whatever their order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from .names import ParsedName, block_key, coauthor_keys, compatibility, normalise, parse_name, swapped_key
+
+__all__ = [
+    "Mention", "FEATURES", "PairScorer", "Model", "load_model", "disambiguate", "cluster_id_for", "blocks",
+    "prepare", "profiles", "pair_features", "cluster_blocks", "block_stats", "simple_union", "write_clusters_jsonl",
+    "disambiguate_path", "ClusterRows",
+]
+
+WEIGHTS = Path(__file__).with_name("pair_scorer.json")
+DENSE_MAX = 1500  # blocks up to this size compare every pair
+MAX_POSTING = 100  # in larger blocks, a co-author or organisation shared by more mentions proposes no pairs
+KNN = 10  # in larger blocks, each mention's nearest mentions by text become candidates
+NEGLIGIBLE = 0.02  # pair probabilities below this count as 0 in the linkage
+
+
+@dataclass(eq=False)
+class Mention:
+    """One author's appearance on one work: the thing to attribute to a person."""
+
+    mention_id: str
+    name: str
+    coauthors: tuple[str, ...] = ()  # the work's other authors
+    organisation: str | None = None  # the affiliation printed with this author on this work
+    venue: str | None = None
+    year: int | None = None
+    title: str | None = None
+    text: str | None = None  # abstract
+    keywords: tuple[str, ...] = ()
+    source_ids: Mapping[str, str] = field(default_factory=dict)  # {"orcid": ..., "openalex": ..., "s2": ...}
+    publication_id: str | None = None
+    group: str | None = None  # mentions of different groups are never one person (e.g. two AMiner files)
+    label: str | None = None  # a gold person label, for evaluation only: the engine never reads it
+
+
+def cluster_id_for(mention_ids: Iterable[str]) -> str:
+    return "p" + hashlib.sha1(min(mention_ids).encode("utf-8")).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Preparing mentions: per-mention vectors over the whole input
+
+_WORD = re.compile(r"[a-z][a-z0-9]+")
+_STOP = frozenset(
+    """a about above after again against all also an and any are as at be because been before being below
+    between both but by can could did do does doing done during each for from further had has have having here
+    how however if in into is it its itself just may more most much must no nor not now of off on once only or
+    other our out over own per same should so some such than that the their them then there these they this
+    those through thus to too under until up upon using use used via was we were what when where which while
+    who whom why will with within without would yet new based paper approach study""".split()
+)
+_ORG_STOP = frozenset(
+    """a an and at de der des di du for in la le of the und univ university dept department school college
+    institute inst lab laboratory laboratories center centre research science sciences engineering faculty
+    division group national state key""".split()
+)
+_VENUE_NOISE = re.compile(r"\(.*?\)|\d+")
+
+
+def _tokens(text: str | None, stop=_STOP) -> list[str]:
+    if not text:
+        return []
+    return [w for w in _WORD.findall(normalise(text)) if w not in stop]
+
+
+@lru_cache(maxsize=1 << 16)
+def _venue_norm(venue: str) -> str:
+    return " ".join(_VENUE_NOISE.sub(" ", normalise(venue.replace("(", " (")) if venue else "").split())
+
+
+@dataclass
+class Prepared:
+    """Everything the features need, one row per mention (rows follow the sorted mention ids)."""
+
+    mentions: list[Mention]
+    parsed: list[ParsedName]
+    coauthors: sp.csr_matrix  # binary, full co-author keys ("maria gini")
+    coauthors_init: sp.csr_matrix  # binary, initial co-author keys ("m gini")
+    org: sp.csr_matrix  # TF-IDF of organisation words, unit rows
+    org_ids: sp.csr_matrix  # one-hot normalised organisation string
+    venue_ids: sp.csr_matrix  # one-hot normalised venue
+    venue: sp.csr_matrix  # TF-IDF of venue words, unit rows
+    year: np.ndarray  # float, nan when unknown
+    title: sp.csr_matrix  # TF-IDF of title words, unit rows
+    text: sp.csr_matrix  # TF-IDF of title + keywords + abstract words, unit rows
+    has_abstract: np.ndarray
+    keywords: sp.csr_matrix  # binary, normalised keywords, unit rows
+    embedding: np.ndarray  # static word-piece embedding of title + keywords + abstract, unit rows (float32)
+
+
+def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    matrix = sp.csr_matrix(matrix, dtype=np.float32)
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1
+    return sp.csr_matrix(sp.diags((1 / norms).astype(np.float32)) @ matrix)
+
+
+def _vocab_matrix(rows: list[list[str]], binary: bool = False, idf: bool = True, unit: bool = True) -> sp.csr_matrix:
+    """Documents x terms; sublinear tf times smoothed idf (over these documents), rows of unit length."""
+    vocab: dict[str, int] = {}
+    indptr = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for tokens in rows:
+        counts: dict[int, int] = {}
+        for t in tokens:
+            j = vocab.setdefault(t, len(vocab))
+            counts[j] = counts.get(j, 0) + 1
+        indices.extend(counts)
+        data.extend(1.0 if binary else 1.0 + math.log(c) for c in counts.values())
+        indptr.append(len(indices))
+    matrix = sp.csr_matrix((np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int64),
+                            np.asarray(indptr, dtype=np.int64)), shape=(len(rows), max(1, len(vocab))))
+    if idf and matrix.nnz:
+        df = np.bincount(matrix.indices, minlength=matrix.shape[1])
+        weights = (np.log((1 + len(rows)) / (1 + df)) + 1).astype(np.float32)
+        matrix = sp.csr_matrix(matrix @ sp.diags(weights))
+    return _unit_rows(matrix) if unit else matrix
+
+
+def prepare(mentions: Sequence[Mention]) -> Prepared:
+    """Vectors for every mention (sorted by mention id). Document frequencies are over these mentions."""
+    from scholarlens.embed import _normalise_rows, static_table, words
+
+    mentions = sorted(mentions, key=lambda m: m.mention_id)
+    parsed = [parse_name(m.name) for m in mentions]
+    co_lists, init_lists = [], []
+    for m, p in zip(mentions, parsed):
+        own_full = f"{p.given[0] if p.is_full else p.first_initial} {p.surname}".strip()
+        own_init = f"{p.first_initial} {p.surname}".strip()
+        keys = [coauthor_keys(a) for a in m.coauthors]
+        co_lists.append(sorted({f for f, i in keys if f and f != own_full and i != own_init}))
+        init_lists.append(sorted({i for f, i in keys if i and i != own_init}))
+    orgs = [normalise(m.organisation) if m.organisation else "" for m in mentions]
+    venues = [_venue_norm(m.venue) if m.venue else "" for m in mentions]
+    kw_lists = [sorted({normalise(k) for k in m.keywords if normalise(k)}) for m in mentions]
+    texts = [" ".join(filter(None, [m.title, " ".join(m.keywords), m.text])) for m in mentions]
+    embedding = _normalise_rows(static_table().embed_tokens([words(t) for t in texts]).astype(np.float32))
+    return Prepared(
+        mentions=mentions,
+        parsed=parsed,
+        coauthors=_vocab_matrix(co_lists, binary=True, idf=False, unit=False),
+        coauthors_init=_vocab_matrix(init_lists, binary=True, idf=False, unit=False),
+        org=_vocab_matrix([_tokens(o, _ORG_STOP) for o in orgs]),
+        org_ids=_vocab_matrix([[o] if o else [] for o in orgs], binary=True, idf=False, unit=False),
+        venue_ids=_vocab_matrix([[v] if v else [] for v in venues], binary=True, idf=False, unit=False),
+        venue=_vocab_matrix([v.split() for v in venues]),
+        year=np.array([m.year if m.year else np.nan for m in mentions], dtype=np.float32),
+        title=_vocab_matrix([_tokens(m.title) for m in mentions]),
+        text=_vocab_matrix([_tokens(t) for t in texts]),
+        has_abstract=np.array([bool(m.text) for m in mentions]),
+        keywords=_vocab_matrix(kw_lists, binary=True, idf=False),
+        embedding=embedding,
+    )
+
+
+@dataclass
+class Profiles:
+    """Nodes to compare: each a group of mentions (one mention, a must-link group, or a cluster of an earlier
+    round), with its evidence pooled: co-authors, organisations and venues as sets, texts as centroids, years
+    as a range."""
+
+    groups: list[list[int]]
+    names: list[frozenset]
+    size: np.ndarray
+    coauthors: sp.csr_matrix  # binary
+    n_coauthors: np.ndarray
+    coauthors_init: sp.csr_matrix  # binary
+    org: sp.csr_matrix  # unit centroid
+    org_ids: sp.csr_matrix  # binary
+    venue_ids: sp.csr_matrix  # binary
+    venue: sp.csr_matrix  # unit centroid
+    year_min: np.ndarray
+    year_max: np.ndarray
+    title: sp.csr_matrix
+    text: sp.csr_matrix
+    has_abstract: np.ndarray
+    keywords: sp.csr_matrix
+    embedding: np.ndarray
+
+
+def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    matrix = sp.csr_matrix(matrix)
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def profiles(prep: Prepared, groups: list[list[int]]) -> Profiles:
+    k = len(groups)
+    lengths = np.array([len(g) for g in groups])
+    member = sp.csr_matrix((np.ones(int(lengths.sum()), dtype=np.float32),
+                            (np.repeat(np.arange(k), lengths), np.concatenate(groups).astype(np.int64))),
+                           shape=(k, len(prep.mentions)))
+    singletons = bool((lengths == 1).all())
+
+    def pooled(matrix, unit=True):
+        out = sp.csr_matrix(member @ matrix)
+        return out if singletons or not unit else _unit_rows(out)
+
+    coauthors = _binary(member @ prep.coauthors)
+    years = [prep.year[g] for g in groups]
+    embedding = np.asarray(member @ prep.embedding, dtype=np.float32)
+    if not singletons:
+        norms = np.linalg.norm(embedding, axis=1, keepdims=True)
+        embedding = np.divide(embedding, norms, out=np.zeros_like(embedding), where=norms > 0)
+    with np.errstate(all="ignore"):
+        year_min = np.array([np.nanmin(y) if (~np.isnan(y)).any() else np.nan for y in years], dtype=np.float32)
+        year_max = np.array([np.nanmax(y) if (~np.isnan(y)).any() else np.nan for y in years], dtype=np.float32)
+    return Profiles(
+        groups=groups,
+        names=[frozenset(prep.parsed[r] for r in g) for g in groups],
+        size=lengths.astype(np.float32),
+        coauthors=coauthors,
+        n_coauthors=np.diff(coauthors.indptr).astype(np.float32),
+        coauthors_init=_binary(member @ prep.coauthors_init),
+        org=pooled(prep.org),
+        org_ids=_binary(member @ prep.org_ids),
+        venue_ids=_binary(member @ prep.venue_ids),
+        venue=pooled(prep.venue),
+        year_min=year_min,
+        year_max=year_max,
+        title=pooled(prep.title),
+        text=pooled(prep.text),
+        has_abstract=np.asarray(member @ prep.has_abstract.astype(np.float32)).ravel() > 0,
+        keywords=pooled(prep.keywords),
+        embedding=embedding,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pair features
+
+FEATURES = (
+    "name",  # the lowest names.compatibility between the two nodes' names
+    "co_any",  # share at least one co-author
+    "co_log",  # log(1 + shared co-authors)
+    "co_jaccard",
+    "co_none",  # one of the two has no co-author
+    "co_init",  # log(1 + co-authors shared only by initial and surname)
+    "org_both", "org_same", "org_cos",
+    "venue_both", "venue_same", "venue_cos",
+    "year_both", "year_gap",  # years between the two nodes' year ranges / 10, capped at 3
+    "title_cos",
+    "text_cos",
+    "abstract_both",
+    "kw_cos",
+    "emb_cos",
+    "size_min", "size_max",  # log of the smaller and of the larger node's size
+    # the block (all mentions of the name), the same for all its pairs: how ambiguous the name looks
+    "block_log_n",  # log(mentions)
+    "block_co",  # log(1 + mean shared co-authors per pair of mentions)
+    "block_venue",  # share of mention pairs at the same venue
+    "block_emb",  # mean text-embedding cosine over mention pairs
+)
+BLOCK_FEATURES = ("block_log_n", "block_co", "block_venue", "block_emb")
+
+
+def block_stats(prep: Prepared, block_rows: Sequence[Sequence[int]]) -> np.ndarray:
+    """BLOCK_FEATURES of each block of mentions (one row per block), from column counts: no pair is listed."""
+    lengths = np.array([len(r) for r in block_rows], dtype=np.int64)
+    member = sp.csr_matrix((np.ones(int(lengths.sum()), dtype=np.float64),
+                            (np.repeat(np.arange(len(block_rows)), lengths),
+                             np.concatenate([np.asarray(r, dtype=np.int64) for r in block_rows]))),
+                           shape=(len(block_rows), len(prep.mentions)))
+    pairs = np.maximum(1.0, lengths * (lengths - 1) / 2)
+
+    def pair_share(matrix) -> np.ndarray:
+        df = sp.csr_matrix(member @ matrix)
+        df.data = df.data * (df.data - 1) / 2
+        return np.asarray(df.sum(axis=1)).ravel() / pairs
+
+    total = np.asarray(member @ prep.embedding.astype(np.float64))
+    own = np.asarray(member @ (prep.embedding.astype(np.float64) ** 2).sum(axis=1)).ravel()
+    emb_mean = ((total * total).sum(axis=1) - own) / np.maximum(1, lengths * (lengths - 1))
+    return np.column_stack([np.log(np.maximum(lengths, 1)), np.log1p(pair_share(prep.coauthors)),
+                            pair_share(prep.venue_ids), emb_mean]).astype(np.float32)
+
+
+def _rowwise_dot(matrix: sp.csr_matrix, i: np.ndarray, j: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+    out = np.empty(len(i), dtype=np.float32)
+    for s in range(0, len(i), chunk):
+        a, b = matrix[i[s:s + chunk]], matrix[j[s:s + chunk]]
+        out[s:s + chunk] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+    return out
+
+
+@lru_cache(maxsize=1 << 16)
+def _names_grade(a: frozenset, b: frozenset) -> float:
+    return min((1.0 if x == y else compatibility(x, y)) for x in a for y in b)
+
+
+def _names_column(names: list[frozenset], i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """_names_grade of each pair; nodes with the same single name (the usual case) need no call."""
+    ids: dict[frozenset, int] = {}
+    node_id = np.array([ids.setdefault(n, len(ids)) if len(n) == 1 else -1 for n in names], dtype=np.int64)
+    out = np.ones(len(i), dtype=np.float32)
+    differ = np.flatnonzero((node_id[i] != node_id[j]) | (node_id[i] < 0))
+    out[differ] = [_names_grade(names[a], names[b]) for a, b in zip(i[differ].tolist(), j[differ].tolist())]
+    return out
+
+
+def pair_features(prof: Profiles, i: np.ndarray, j: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Rows of FEATURES for the node pairs (i[k], j[k]); ``block``: the BLOCK_FEATURES of each pair's block
+    (one row per pair), or one row for all."""
+    i = np.asarray(i, dtype=np.int64)
+    j = np.asarray(j, dtype=np.int64)
+    if not len(i):
+        return np.zeros((0, len(FEATURES)), dtype=np.float32)
+    cols: dict[str, np.ndarray] = {}
+    cols["name"] = _names_column(prof.names, i, j)
+    shared = _rowwise_dot(prof.coauthors, i, j)
+    ni, nj = prof.n_coauthors[i], prof.n_coauthors[j]
+    cols["co_any"] = (shared > 0).astype(np.float32)
+    cols["co_log"] = np.log1p(shared)
+    union = ni + nj - shared
+    cols["co_jaccard"] = np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
+    cols["co_none"] = ((ni == 0) | (nj == 0)).astype(np.float32)
+    cols["co_init"] = np.log1p(np.maximum(_rowwise_dot(prof.coauthors_init, i, j) - shared, 0))
+    has_org = np.diff(prof.org_ids.indptr) > 0
+    cols["org_both"] = (has_org[i] & has_org[j]).astype(np.float32)
+    cols["org_same"] = (_rowwise_dot(prof.org_ids, i, j) > 0).astype(np.float32)
+    cols["org_cos"] = _rowwise_dot(prof.org, i, j)
+    has_venue = np.diff(prof.venue_ids.indptr) > 0
+    cols["venue_both"] = (has_venue[i] & has_venue[j]).astype(np.float32)
+    cols["venue_same"] = (_rowwise_dot(prof.venue_ids, i, j) > 0).astype(np.float32)
+    cols["venue_cos"] = _rowwise_dot(prof.venue, i, j)
+    lo_i, hi_i, lo_j, hi_j = prof.year_min[i], prof.year_max[i], prof.year_min[j], prof.year_max[j]
+    year_both = ~(np.isnan(lo_i) | np.isnan(lo_j))
+    gap = np.maximum(np.maximum(lo_i - hi_j, lo_j - hi_i), 0)
+    cols["year_both"] = year_both.astype(np.float32)
+    cols["year_gap"] = np.where(year_both, np.minimum(np.nan_to_num(gap) / 10, 3), 0)
+    cols["title_cos"] = _rowwise_dot(prof.title, i, j)
+    cols["text_cos"] = _rowwise_dot(prof.text, i, j)
+    cols["abstract_both"] = (prof.has_abstract[i] & prof.has_abstract[j]).astype(np.float32)
+    cols["kw_cos"] = _rowwise_dot(prof.keywords, i, j)
+    cols["emb_cos"] = np.concatenate([np.einsum("ij,ij->i", prof.embedding[i[s:s + 65536]], prof.embedding[j[s:s + 65536]])
+                                      for s in range(0, len(i), 65536)])
+    cols["size_min"] = np.log(np.minimum(prof.size[i], prof.size[j]))
+    cols["size_max"] = np.log(np.maximum(prof.size[i], prof.size[j]))
+    block = np.broadcast_to(np.asarray(block, dtype=np.float32).reshape(-1, len(BLOCK_FEATURES)),
+                            (len(i), len(BLOCK_FEATURES)))
+    for k, name in enumerate(BLOCK_FEATURES):
+        cols[name] = block[:, k]
+    return np.column_stack([cols[f].astype(np.float32) for f in FEATURES])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The scorer
+
+
+@dataclass
+class PairScorer:
+    """Logistic regression over standardised FEATURES, and the average-linkage merge threshold."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+    def to_json(self) -> dict:
+        return {"features": list(self.features), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "coef": self.coef.tolist(), "intercept": self.intercept, "threshold": self.threshold}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> PairScorer:
+        if tuple(obj["features"]) != FEATURES:
+            raise ValueError("the scorer was fitted on other features: rerun python -m scholarlens.identity.train")
+        return cls(tuple(obj["features"]), np.array(obj["mean"]), np.array(obj["scale"]), np.array(obj["coef"]),
+                   float(obj["intercept"]), float(obj["threshold"]))
+
+
+@dataclass
+class Model:
+    """One scorer per round: round r uses ``rounds[min(r, len(rounds) - 1)]``; at most ``max_rounds`` rounds."""
+
+    rounds: list[PairScorer]
+    max_rounds: int = 6
+    meta: dict = field(default_factory=dict)
+
+    def scorer(self, round_: int) -> PairScorer:
+        return self.rounds[min(round_, len(self.rounds) - 1)]
+
+    def to_json(self) -> dict:
+        return {"model": "logistic per round, average linkage", "max_rounds": self.max_rounds,
+                "rounds": [r.to_json() for r in self.rounds], **self.meta}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Model:
+        meta = {k: v for k, v in obj.items() if k not in ("model", "max_rounds", "rounds")}
+        return cls([PairScorer.from_json(r) for r in obj["rounds"]], int(obj["max_rounds"]), meta)
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | Path = WEIGHTS) -> Model:
+    return Model.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Constraints and blocks
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, a: int) -> int:
+        parent = self.parent
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def union(self, a: int, b: int) -> int:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return ra
+        if rb < ra:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        return ra
+
+
+def _constraints(mentions: list[Mention], must_link, cannot_link):
+    """(union-find of must-link groups over rows, set of cannot-link row pairs)."""
+    row = {m.mention_id: r for r, m in enumerate(mentions)}
+
+    def rows(pairs, what):
+        out = []
+        for a, b in pairs:
+            if a not in row or b not in row:
+                raise KeyError(f"{what} names an unknown mention: {a if a not in row else b}")
+            out.append((row[a], row[b]))
+        return out
+
+    must = rows(must_link, "must_link")
+    cannot = {(min(a, b), max(a, b)) for a, b in rows(cannot_link, "cannot_link")}
+    if any(a == b for a, b in cannot):
+        raise ValueError("cannot_link pairs a mention with itself")
+    uf = _UnionFind(len(mentions))
+    for a, b in must:
+        uf.union(a, b)
+    # cannot-link partners per group root, kept up to date as groups join
+    against: dict[int, set[int]] = defaultdict(set)
+    for a, b in cannot:
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb:
+            raise ValueError(f"must_link and cannot_link contradict each other on "
+                             f"{mentions[a].mention_id} / {mentions[b].mention_id}")
+        against[ra].add(rb)
+        against[rb].add(ra)
+    orcid_of: dict[int, str] = {}
+    for r, m in enumerate(mentions):
+        orcid = m.source_ids.get("orcid") if m.source_ids else None
+        if orcid:
+            root = uf.find(r)
+            if orcid_of.setdefault(root, orcid) != orcid:
+                raise ValueError(f"must_link joins two different ORCIDs ({orcid_of[root]}, {orcid})")
+
+    def try_union(a: int, b: int) -> None:
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb or rb in against.get(ra, ()):
+            return
+        oa, ob = orcid_of.get(ra), orcid_of.get(rb)
+        if oa and ob and oa != ob:
+            return
+        root = uf.union(ra, rb)
+        other = rb if root == ra else ra
+        merged = against.pop(ra, set()) | against.pop(rb, set())
+        for x in merged:
+            against[x].discard(other)
+            against[x].add(root)
+        if merged:
+            against[root] = merged
+        if oa or ob:
+            orcid_of[root] = oa or ob
+            orcid_of.pop(other, None)
+
+    # equal source ids: one person, unless a correction or two ORCIDs say otherwise (ORCIDs first)
+    by_id: dict[tuple[str, str], int] = {}
+    for kind_first in (True, False):
+        for r, m in enumerate(mentions):
+            for kind, value in sorted((m.source_ids or {}).items()):
+                if not value or (kind == "orcid") != kind_first:
+                    continue
+                first = by_id.setdefault((kind, str(value)), r)
+                if first != r:
+                    try_union(first, r)
+    return uf, cannot
+
+
+def blocks(mentions: list[Mention], uf: _UnionFind | None = None) -> list[list[int]]:
+    """Rows grouped into blocks (each sorted; blocks ordered by their first row). See the module docstring."""
+    keys = [(m.group or "", block_key(parse_name(m.name))) for m in mentions]
+    key_id: dict[tuple[str, str], int] = {}
+    for k in keys:
+        key_id.setdefault(k, len(key_id))
+    kuf = _UnionFind(len(key_id))
+    # exact swapped full names join their keys
+    full: dict[tuple[str, str, str], tuple[str, str]] = {}
+    for m, k in zip(mentions, keys):
+        p = parse_name(m.name)
+        if swapped_key(p):
+            full.setdefault((k[0], p.surname, p.given[0]), k)
+    for (group, surname, given), k in full.items():
+        other = full.get((group, given, surname))
+        if other is not None:
+            kuf.union(key_id[k], key_id[other])
+    if uf is not None:
+        root_key: dict[int, int] = {}
+        for r, k in enumerate(keys):
+            root = uf.find(r)
+            kid = key_id[k]
+            if root in root_key:
+                kuf.union(root_key[root], kid)
+            else:
+                root_key[root] = kid
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for r, k in enumerate(keys):
+        grouped[kuf.find(key_id[k])].append(r)
+    return sorted(grouped.values(), key=lambda rows: rows[0])
+
+
+def _candidate_pairs(prep: Prepared, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (local positions within ``rows``) to compare in a block: all of them up to DENSE_MAX mentions,
+    else the candidates of the module docstring."""
+    n = len(rows)
+    if n <= DENSE_MAX:
+        a, b = np.triu_indices(n, k=1)
+        return a, b
+    pairs = set()
+    for matrix in (prep.coauthors[rows], prep.org_ids[rows]):
+        by_column = sp.csc_matrix(matrix)
+        for c in range(by_column.shape[1]):
+            members = by_column.indices[by_column.indptr[c]:by_column.indptr[c + 1]]
+            if 1 < len(members) <= MAX_POSTING:
+                members = np.sort(members).tolist()
+                for x in range(len(members)):
+                    for y in range(x + 1, len(members)):
+                        pairs.add((members[x], members[y]))
+    emb = prep.embedding[rows]
+    k = min(KNN, n - 1)
+    for s in range(0, n, 2048):
+        sims = emb[s:s + 2048] @ emb.T
+        sims[np.arange(sims.shape[0]), s + np.arange(sims.shape[0])] = -np.inf
+        nearest = np.argpartition(-sims, k, axis=1)[:, :k]
+        for r, cols in enumerate(nearest.tolist()):
+            for c in cols:
+                a = s + r
+                pairs.add((a, c) if a < c else (c, a))
+    found = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+    return found[:, 0], found[:, 1]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Average-linkage clustering with constraints
+
+
+def _average_linkage(
+    names: list[frozenset],
+    orcids: list[frozenset],
+    a: np.ndarray,
+    b: np.ndarray,
+    prob: np.ndarray,
+    threshold: float,
+    cannot: Iterable[tuple[int, int]] = (),
+) -> list[tuple[float, int, int]]:
+    """Merges ``(mean probability, node, node)`` of average-linkage clustering over nodes 0..len(names)-1, in
+    the order made, down to ``threshold``; pairs not given count as probability 0 and ``cannot`` pairs as minus
+    infinity. Merges are made in non-increasing order of their mean (average linkage is reducible), so the
+    clustering at any higher threshold is a prefix of the list. Ties break on the smaller node numbers.
+    Probabilities below NEGLIGIBLE count as 0 (they move a mean by less than that)."""
+    k = len(names)
+    nbr: list[dict[int, float]] = [{} for _ in range(k)]
+    keep = prob >= NEGLIGIBLE
+    a, b, prob = a[keep], b[keep], prob[keep]
+    for x, y, p in zip(a.tolist(), b.tolist(), prob.tolist()):
+        if x != y:
+            nbr[x][y] = nbr[x].get(y, 0.0) + p
+            nbr[y][x] = nbr[x][y]
+    for x, y in cannot:
+        nbr[x][y] = nbr[y][x] = -math.inf
+    size = [1] * k
+    names = list(names)
+    orcids = list(orcids)
+    version = [0] * k
+    alive = [True] * k
+    heap = [(-total, x, y, 0, 0) for x in range(k) for y, total in nbr[x].items() if x < y and total >= threshold]
+    heapq.heapify(heap)
+    merges = []
+    while heap:
+        neg, x, y, vx, vy = heapq.heappop(heap)
+        if not (alive[x] and alive[y]) or version[x] != vx or version[y] != vy:
+            continue
+        if (orcids[x] and orcids[y] and orcids[x] != orcids[y]) or _names_grade(names[x], names[y]) == 0.0:
+            nbr[x][y] = nbr[y][x] = -math.inf
+            continue
+        merges.append((-neg, x, y))
+        keep, gone = (x, y) if len(nbr[x]) >= len(nbr[y]) else (y, x)
+        for e, total in nbr[gone].items():
+            if e == keep:
+                continue
+            nbr[keep][e] = nbr[keep].get(e, 0.0) + total
+            del nbr[e][gone]
+            nbr[e][keep] = nbr[keep][e]
+        nbr[gone] = {}
+        nbr[keep].pop(gone, None)
+        alive[gone] = False
+        size[keep] += size[gone]
+        names[keep] = names[keep] | names[gone]
+        orcids[keep] = orcids[keep] | orcids[gone]
+        version[keep] += 1
+        for e, total in nbr[keep].items():
+            avg = total / (size[keep] * size[e])
+            if avg >= threshold:
+                lo, hi = (keep, e) if keep < e else (e, keep)
+                heapq.heappush(heap, (-avg, lo, hi, version[lo], version[hi]))
+    return merges
+
+
+def _apply(k: int, merges: list[tuple[float, int, int]], threshold: float) -> list[list[int]]:
+    """Groups of nodes after the merges at or above threshold (sorted, ordered by smallest node)."""
+    uf = _UnionFind(k)
+    for avg, x, y in merges:
+        if avg < threshold:
+            break
+        uf.union(x, y)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for x in range(k):
+        groups[uf.find(x)].append(x)
+    return sorted(groups.values(), key=lambda g: g[0])
+
+
+def cluster_blocks(
+    prep: Prepared,
+    block_nodes: list[list[list[int]]],
+    model: Model,
+    cannot: set[tuple[int, int]] = frozenset(),
+    thresholds: Sequence[float] | None = None,
+    max_pairs: int = 2_000_000,
+    trace: list | None = None,
+) -> list[list[list[int]]]:
+    """The clusters (sorted rows) of each block, starting from its nodes (its must-link groups, each sorted).
+    Each round pools every current cluster's evidence, scores the pairs of clusters with that round's scorer
+    and merges by average linkage; a block stops when a round merges nothing in it. All blocks move through
+    the rounds together, in batches of at most ``max_pairs`` pairs, so that many small blocks cost a few
+    vectorised calls rather than one each. ``thresholds`` (one per round, the last repeating) overrides the
+    model's. ``trace``, when given, receives (round, block, nodes) for every block entering a round."""
+    nodes_of = [list(nodes) for nodes in block_nodes]
+    all_rows = [sorted(r for g in nodes for r in g) for nodes in nodes_of]
+    stats = block_stats(prep, all_rows) if all_rows else np.zeros((0, len(BLOCK_FEATURES)), np.float32)
+    candidates = {b: _candidate_pairs(prep, np.asarray(rows, dtype=np.int64))
+                  for b, rows in enumerate(all_rows) if len(rows) > DENSE_MAX}
+    orcid_of = {r: m.source_ids.get("orcid") for r, m in enumerate(prep.mentions) if m.source_ids}
+    cannot_by_row: dict[int, list[int]] = defaultdict(list)
+    for x, y in cannot:
+        cannot_by_row[x].append(y)
+    active = [b for b, nodes in enumerate(nodes_of) if len(nodes) > 1]
+    for round_ in range(model.max_rounds):
+        if not active:
+            break
+        scorer = model.scorer(round_)
+        threshold = scorer.threshold if thresholds is None else thresholds[min(round_, len(thresholds) - 1)]
+        still = []
+        if trace is not None:
+            trace.extend((round_, b, list(nodes_of[b])) for b in active)
+        for batch in _batches(active, nodes_of, all_rows, max_pairs):
+            still.extend(_round(prep, batch, nodes_of, all_rows, stats, candidates, scorer, threshold,
+                                orcid_of, cannot_by_row))
+        active = still
+    return nodes_of
+
+
+def _batches(active, nodes_of, all_rows, max_pairs):
+    batch, size = [], 0
+    for b in active:
+        k = len(nodes_of[b])
+        pairs = k * (k - 1) // 2 if len(all_rows[b]) <= DENSE_MAX else KNN * k * 4
+        if batch and size + pairs > max_pairs:
+            yield batch
+            batch, size = [], 0
+        batch.append(b)
+        size += pairs
+    if batch:
+        yield batch
+
+
+def _round(prep, batch, nodes_of, all_rows, stats, candidates, scorer, threshold, orcid_of, cannot_by_row):
+    """One round over a batch of blocks; updates nodes_of in place; returns the blocks that merged."""
+    groups, offsets, pair_a, pair_b, pair_block = [], [], [], [], []
+    for b in batch:
+        offset = len(groups)
+        offsets.append(offset)
+        nodes = nodes_of[b]
+        groups.extend(nodes)
+        k = len(nodes)
+        if b not in candidates:
+            a_, b_ = _triu(k)
+        else:
+            node_of = {r: n for n, g in enumerate(nodes) for r in g}
+            rows = all_rows[b]
+            ca, cb = candidates[b]
+            na = np.array([node_of[rows[x]] for x in ca.tolist()], dtype=np.int64)
+            nb = np.array([node_of[rows[x]] for x in cb.tolist()], dtype=np.int64)
+            keep = na != nb
+            found = np.unique(np.stack([np.minimum(na[keep], nb[keep]), np.maximum(na[keep], nb[keep])], 1), axis=0) \
+                if keep.any() else np.zeros((0, 2), dtype=np.int64)
+            a_, b_ = found[:, 0], found[:, 1]
+        pair_a.append(a_ + offset)
+        pair_b.append(b_ + offset)
+        pair_block.append(np.full(len(a_), b, dtype=np.int64))
+    prof = profiles(prep, groups)
+    pa, pb, pblock = np.concatenate(pair_a), np.concatenate(pair_b), np.concatenate(pair_block)
+    prob = scorer.probability(pair_features(prof, pa, pb, stats[pblock])) if len(pa) else np.zeros(0)
+    merged = []
+    start = 0
+    for b, offset, a_ in zip(batch, offsets, pair_a):
+        stop = start + len(a_)
+        p = prob[start:stop]
+        la, lb = pa[start:stop] - offset, pb[start:stop] - offset
+        start = stop
+        if not len(p) or p.max() < threshold:
+            continue
+        nodes = nodes_of[b]
+        node_cannot = set()
+        if cannot_by_row:
+            node_of = {r: n for n, g in enumerate(nodes) for r in g}
+            for r, others in cannot_by_row.items():
+                if r in node_of:
+                    for o in others:
+                        if o in node_of and node_of[o] != node_of[r]:
+                            node_cannot.add((min(node_of[r], node_of[o]), max(node_of[r], node_of[o])))
+        orcids = [frozenset(filter(None, (orcid_of.get(r) for r in g))) for g in nodes] if orcid_of else \
+            [frozenset()] * len(nodes)
+        merges = _average_linkage(prof.names[offset:offset + len(nodes)], orcids, la, lb, p, threshold, node_cannot)
+        if merges:
+            nodes_of[b] = [sorted(r for n in group for r in nodes[n]) for group in _apply(len(nodes), merges, threshold)]
+            if len(nodes_of[b]) > 1:
+                merged.append(b)
+    return merged
+
+
+@lru_cache(maxsize=4096)
+def _triu_cached(k: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.triu_indices(k, k=1)
+    a.setflags(write=False)
+    b.setflags(write=False)
+    return a, b
+
+
+def _triu(k: int) -> tuple[np.ndarray, np.ndarray]:
+    return _triu_cached(k) if k <= 2000 else np.triu_indices(k, k=1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def disambiguate(
+    mentions: Sequence[Mention],
+    must_link: Iterable[tuple[str, str]] = (),
+    cannot_link: Iterable[tuple[str, str]] = (),
+    *,
+    model: Model | None = None,
+    prepared: Prepared | None = None,
+) -> dict[str, str]:
+    """``{mention_id: cluster_id}`` for every mention. See the module docstring."""
+    if not mentions:
+        return {}
+    ids = [m.mention_id for m in mentions]
+    if len(set(ids)) != len(ids):
+        raise ValueError("mention ids must be unique")
+    model = model or load_model()
+    prep = prepared or prepare(mentions)
+    uf, cannot = _constraints(prep.mentions, list(must_link), list(cannot_link))
+    block_nodes = []
+    for block_rows in blocks(prep.mentions, uf):
+        groups: dict[int, list[int]] = defaultdict(list)
+        for r in block_rows:
+            groups[uf.find(r)].append(r)
+        block_nodes.append(sorted(groups.values(), key=lambda g: g[0]))
+    result: dict[str, str] = {}
+    for clusters in cluster_blocks(prep, block_nodes, model, cannot):
+        for rows in clusters:
+            cid = cluster_id_for(prep.mentions[r].mention_id for r in rows)
+            for r in rows:
+                result[prep.mentions[r].mention_id] = cid
+    return result
+
+
+def simple_union(mentions: Sequence[Mention]) -> dict[str, str]:
+    """The baseline: within a name block, papers sharing a co-author, an organisation or a venue are one person
+    (connected components)."""
+    prep = prepare(mentions)
+    uf = _UnionFind(len(prep.mentions))
+    evidence = sp.hstack([prep.coauthors, prep.org_ids, prep.venue_ids]).tocsr()
+    for block_rows in blocks(prep.mentions):
+        first: dict[int, int] = {}
+        for r in block_rows:
+            for c in evidence.indices[evidence.indptr[r]:evidence.indptr[r + 1]].tolist():
+                uf.union(first.setdefault(c, r), r)
+    groups: dict[int, list[str]] = defaultdict(list)
+    for r, m in enumerate(prep.mentions):
+        groups[uf.find(r)].append(m.mention_id)
+    return {mid: cluster_id_for(g) for g in groups.values() for mid in g}
+
+
+class ClusterRows(list):
+    """The rows of ``disambiguate_path``, with ``counts``: what the reader read and could not read."""
+
+    counts: object = None
+
+
+def disambiguate_path(input_path: str | Path) -> ClusterRows:
+    """Rows ``{"name", "publication_id", "cluster_id"}`` for an AMiner XML file or a folder of them (in file
+    order). Each file is one ambiguous name: its mentions are never put with another file's (``Mention.group``);
+    document frequencies are over everything read. ``rows.counts`` is the reader's ``ReadCounts``."""
+    from .aminer import read_aminer_files
+
+    files, counts = read_aminer_files(input_path)
+    assigned = disambiguate([m for _, _, mentions in files for m in mentions])
+    rows = ClusterRows()
+    rows.counts = counts
+    for _key, full_name, mentions in files:
+        for m in mentions:
+            rows.append({"name": full_name, "publication_id": m.publication_id, "cluster_id": assigned[m.mention_id]})
+    return rows
+
+
+def write_clusters_jsonl(path: str | Path, rows: Iterable[Mapping]) -> int:
+    """One JSON object per line (``name``, ``publication_id``, ``cluster_id``); returns the number written."""
+    n = 0
+    with open(path, "w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps({"name": row["name"], "publication_id": row["publication_id"],
+                                  "cluster_id": row["cluster_id"]}, ensure_ascii=False) + "\n")
+            n += 1
+    return n

@@ -1,0 +1,176 @@
+"""The disambiguation engine: names, people kept apart, constraints honoured, stable ids, the file round trip."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from scholarlens.identity import cluster
+from scholarlens.identity.cluster import Mention, cluster_id_for, disambiguate, simple_union
+from scholarlens.identity.names import block_key, compatibility, coauthor_keys, parse_name
+
+DB = ["query optimization for relational databases", "indexing large tables with learned models",
+      "transaction processing in distributed databases", "join ordering with cost models",
+      "a benchmark for analytical query engines", "buffer management for main memory databases"]
+BIO = ["protein folding pathways in yeast", "gene expression of the zebrafish heart",
+       "a mouse model of cardiac development", "rna splicing in human cells",
+       "cell signalling in cardiac tissue", "genome wide association of heart disease"]
+
+
+def two_wei_wangs() -> list[Mention]:
+    """Two people named Wei Wang: a database researcher in Beijing and a biologist in Boston, no shared
+    co-author, organisation, venue or topic."""
+    out = []
+    for k, title in enumerate(DB):
+        out.append(Mention(f"db{k}", "Wei Wang", coauthors=("Jiawei Han", f"Student Db{k}", "Philip Yu")[: 2 + k % 2],
+                           organisation="Tsinghua University, Department of Computer Science, Beijing",
+                           venue="VLDB" if k % 2 else "SIGMOD", year=2010 + k, title=title))
+    for k, title in enumerate(BIO):
+        out.append(Mention(f"bio{k}", "Wei Wang", coauthors=("Mary Smith", f"Postdoc Bio{k}", "John Doe")[: 2 + k % 2],
+                           organisation="Harvard Medical School, Boston", venue="Cell" if k % 2 else "Nature Genetics",
+                           year=2011 + k, title=title))
+    return out
+
+
+def persons(assigned: dict[str, str]) -> list[set[str]]:
+    groups: dict[str, set[str]] = {}
+    for mid, cid in assigned.items():
+        groups.setdefault(cid, set()).add(mid)
+    return sorted(groups.values(), key=lambda g: min(g))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# names
+
+
+@pytest.mark.parametrize("a, b, grade", [
+    ("Jianping Wang", "Jian-Ping Wang", 1.0),
+    ("José Müller", "Jose Mueller", 1.0),
+    ("Alberto Gonz&aacute;lez", "Alberto González", 1.0),
+    ("Zhang, Wei", "Wei Zhang", 1.0),
+    ("Philip J. Smith", "Philip Smith", 0.8),
+    ("Jianping Wang", "J. P. Wang", 0.6),
+    ("John F. McDonald", "J. McDonald", 0.6),
+    ("Wei Zhang", "Zhang Wei", 0.5),
+    ("Jianping Wang", "Jian Wang", 0.0),
+    ("Philip J. Smith", "Philip K. Smith", 0.0),
+    ("Bin Li", "Bo Li", 0.0),
+    ("Wei Wang", "Wei Zhang", 0.0),
+])
+def test_name_compatibility(a, b, grade):
+    assert compatibility(a, b) == grade
+    assert compatibility(b, a) == grade
+
+
+def test_name_keys():
+    assert block_key("Jian-Ping Wang") == block_key("J. Wang") == "wang|j"
+    assert parse_name("Yu Bin Wang").surname == "wang"  # "Bin" is not read as a surname particle
+    assert parse_name("Ludwig van Beethoven").surname == "vanbeethoven"
+    assert coauthor_keys("Gini, Maria") == ("maria gini", "m gini")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the engine
+
+
+def test_two_same_name_people_stay_apart():
+    mentions = two_wei_wangs()
+    assert persons(disambiguate(mentions)) == [{f"bio{k}" for k in range(6)}, {f"db{k}" for k in range(6)}]
+
+
+def test_one_person_is_not_split():
+    # one database researcher whose papers share co-authors in a chain
+    mentions = [Mention(f"m{k}", "Wei Wang", coauthors=(f"Co Author{k}", f"Co Author{k + 1}"), venue="VLDB",
+                        organisation="Tsinghua University", year=2010 + k, title=DB[k]) for k in range(6)]
+    assert len(set(disambiguate(mentions).values())) == 1
+
+
+def test_incompatible_names_never_merge_even_with_the_same_evidence():
+    mentions = [Mention("a", "Wei Wang", coauthors=("Jiawei Han",), venue="VLDB", title=DB[0], organisation="UIUC"),
+                Mention("b", "Wen Wang", coauthors=("Jiawei Han",), venue="VLDB", title=DB[0], organisation="UIUC"),
+                Mention("c", "W. Wang", coauthors=("Jiawei Han",), venue="VLDB", title=DB[0], organisation="UIUC")]
+    assigned = disambiguate(mentions)
+    assert assigned["a"] != assigned["b"]
+    assert assigned["c"] in (assigned["a"], assigned["b"])  # the initial fits either, and joins one
+
+
+def test_cannot_link_is_honoured():
+    mentions = two_wei_wangs()
+    assigned = disambiguate(mentions, cannot_link=[("db0", "db3")])
+    assert assigned["db0"] != assigned["db3"]
+    assert all(assigned[f"db{k}"] != assigned[f"bio{j}"] for k in range(6) for j in range(6))
+
+
+def test_must_link_is_honoured_and_contradictions_refused():
+    mentions = two_wei_wangs()
+    assigned = disambiguate(mentions, must_link=[("db0", "bio5")])
+    assert assigned["db0"] == assigned["bio5"]
+    with pytest.raises(ValueError):
+        disambiguate(mentions, must_link=[("db0", "db1")], cannot_link=[("db1", "db0")])
+    with pytest.raises(KeyError):
+        disambiguate(mentions, must_link=[("db0", "nobody")])
+
+
+def test_source_ids_link_and_different_orcids_separate():
+    mentions = two_wei_wangs()
+    mentions[0].source_ids = {"openalex": "A1"}
+    mentions[6].source_ids = {"openalex": "A1"}  # the same OpenAlex author across the two fields
+    mentions[1].source_ids = {"orcid": "0000-0001"}
+    mentions[2].source_ids = {"orcid": "0000-0002"}  # same co-authors and field, different ORCIDs
+    assigned = disambiguate(mentions)
+    assert assigned["db0"] == assigned["bio0"]
+    assert assigned["db1"] != assigned["db2"]
+    # a correction beats a source id: the OpenAlex link is dropped
+    assigned = disambiguate(mentions, cannot_link=[("db0", "bio0")])
+    assert assigned["db0"] != assigned["bio0"]
+
+
+def test_ids_are_stable_across_reruns_and_input_order():
+    mentions = two_wei_wangs()
+    first = disambiguate(mentions)
+    shuffled = mentions[:]
+    random.Random(7).shuffle(shuffled)
+    assert disambiguate(shuffled) == first
+    for group in persons(first):
+        assert {first[m] for m in group} == {cluster_id_for(group)}  # derived from the smallest mention id
+
+
+def test_groups_never_meet():
+    a = two_wei_wangs()
+    b = [Mention("x" + m.mention_id, m.name, m.coauthors, m.organisation, m.venue, m.year, m.title, group="other")
+         for m in a]
+    assigned = disambiguate(a + b)
+    assert not {assigned[m.mention_id] for m in a} & {assigned[m.mention_id] for m in b}
+
+
+def test_large_blocks_use_candidate_pairs(monkeypatch):
+    monkeypatch.setattr(cluster, "DENSE_MAX", 4)  # force the candidate-pair path on a 12-mention block
+    assert persons(disambiguate(two_wei_wangs())) == [{f"bio{k}" for k in range(6)}, {f"db{k}" for k in range(6)}]
+
+
+def test_simple_union_baseline():
+    mentions = [Mention("a", "Wei Wang", coauthors=("X Y",)), Mention("b", "Wei Wang", coauthors=("X Y",)),
+                Mention("c", "Wei Wang", venue="VLDB"), Mention("d", "Wei Wang", venue="VLDB"),
+                Mention("e", "Wei Wang", organisation="MIT")]
+    assert persons(simple_union(mentions)) == [{"a", "b"}, {"c", "d"}, {"e"}]
+
+
+def test_aminer_file_to_jsonl(tmp_path):
+    xml = ["<?xml version='1.0'?>", "<person><FullName>Wei Wang</FullName>"]
+    for k, m in enumerate(two_wei_wangs()):
+        xml.append(f"<publication><title>{m.title}</title><year>{m.year}</year>"
+                   f"<authors>{','.join(m.coauthors + ('Wei Wang',))}</authors><jconf>{m.venue}</jconf>"
+                   f"<label>{m.mention_id[:2]}</label><organization>{m.organisation}</organization></publication>")
+    xml.append("</person>")
+    (tmp_path / "Wei_Wang.xml").write_text("\n".join(xml), encoding="utf-8")
+    rows = cluster.disambiguate_path(tmp_path / "Wei_Wang.xml")
+    assert rows.counts.publications == 12
+    out = tmp_path / "clusters.jsonl"
+    assert cluster.write_clusters_jsonl(out, rows) == 12
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [line["publication_id"] for line in lines] == [str(k) for k in range(12)]
+    assert {line["name"] for line in lines} == {"Wei Wang"}
+    assert len({line["cluster_id"] for line in lines[:6]}) == 1
+    assert len({line["cluster_id"] for line in lines}) == 2

@@ -1,0 +1,219 @@
+"""Both engines, the same tables: the DuckDB build and the Spark build (local mode, driver on 127.0.0.1).
+
+Runs every analytic of analytics.build.analyse on DuckDB and on Spark, on the bundled sample (real records) and
+on a generated 100k-edge citation graph with synthetic texts (benchmarks/graphgen.py via bench_scale.graph_store),
+then compares the output tables row by row (engine.run.compare_builds): counts, integer indices, strings and flags
+identical, floats within 1e-9, nearest-earlier-work lists element by element.
+
+Select with `-m spark`; it runs in the normal suite too. pyspark is required in CI (CI=1): there a missing
+pyspark fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+try:
+    import pyspark  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the environment
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("pyspark is not installed (pip install 'scholarlens[spark]')", allow_module_level=True)
+
+from scholarlens.engine import build, export_store, import_results
+from scholarlens.engine.parquet_io import RESULT_TABLES, read_manifest, table_dirs
+from scholarlens.engine.run import compare_builds
+from scholarlens.engine.spark import spark_session
+from scholarlens.engine.spark import limitations
+from scholarlens.engine.sql import statements
+from scholarlens.store import connect
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+AS_OF = 2026
+
+# What each analytic of the issue writes, and that must be equal on both engines.
+ANALYTIC_TABLES = {
+    "bibliometrics (h, g, i10, m)": "author_metrics",
+    "citations per author and year": "author_citations_by_year",
+    "citation percentiles": "work_citations",
+    "CD index": "work_disruption",
+    "reference-combination novelty (Uzzi, Lee)": "work_refnovelty",
+    "semantic novelty with nearest earlier works": "work_novelty",
+    "author novelty": "author_novelty",
+    "code links": "code_links",
+}
+
+
+@pytest.fixture(scope="module")
+def spark():
+    # Adaptive execution re-plans every stage; on inputs this small that costs more than it saves (~30%).
+    session = spark_session("local[2]", shuffle_partitions=2, driver_memory="1g",
+                            conf={"spark.sql.adaptive.enabled": "false"})
+    conf = session.sparkContext.getConf()
+    assert conf.get("spark.driver.host") == "127.0.0.1" and conf.get("spark.driver.bindAddress") == "127.0.0.1"
+    yield session
+    session.stop()
+
+
+def _both(input_dir: Path, out: Path, spark, **options) -> tuple[dict, dict]:
+    duck = build("duckdb", input_dir, out / "duckdb", as_of_year=AS_OF)
+    on_spark = build("spark", input_dir, out / "spark", as_of_year=AS_OF, spark=spark, **options)
+    return duck, on_spark
+
+
+def _assert_equal(out: Path, duck: dict, on_spark: dict) -> dict:
+    # The same steps, in the same order: a step added to analyse() and not to the Spark build fails here.
+    assert duck["steps"] == on_spark["steps"]
+    missing = set(duck["rows"]) - set(on_spark["rows"])
+    assert not missing, f"tables the DuckDB build writes and the Spark build does not: {sorted(missing)}"
+    result = compare_builds(out / "duckdb", out / "spark")
+    problems = {table: r["problems"] for table, r in result.items() if r["problems"]}
+    assert not problems, problems
+    for analytic, table in ANALYTIC_TABLES.items():
+        assert table in result, f"{analytic}: {table} not written by both engines"
+    return result
+
+
+def _non_trivial(out: Path) -> dict:
+    """Counts that show the compared tables hold real numbers, not just nulls."""
+    import duckdb
+
+    files = table_dirs(out / "spark")
+    con = duckdb.connect()
+    q = lambda sql: con.execute(sql.format(**{t: f"read_parquet('{p}')" for t, p in files.items()})).fetchone()[0]  # noqa: E731
+    return {
+        "percentiles": q("SELECT count(citation_percentile) FROM {work_citations}"),
+        "h_index > 1": q("SELECT count(*) FROM {author_metrics} WHERE h_index > 1"),
+        "cd": q("SELECT count(cd) FROM {work_disruption}"),
+        "uzzi": q("SELECT count(tail_novelty) FROM {work_refnovelty}"),
+        "lee": q("SELECT count(lee_novelty) FROM {work_refnovelty}"),
+        "novelty": q("SELECT count(novelty) FROM {work_novelty}"),
+        "neighbours": q("SELECT sum(len(neighbours)) FROM {work_novelty}"),
+        "author novelty": q("SELECT count(novelty) FROM {author_novelty}"),
+    }
+
+
+@pytest.fixture(scope="module")
+def sample_builds(sample_store, spark, tmp_path_factory):
+    """The bundled sample, exported and built by both engines (once for the tests below)."""
+    out = tmp_path_factory.mktemp("engines-sample")
+    con = connect(sample_store, read_only=True)
+    try:
+        export_store(con, out / "input")
+    finally:
+        con.close()
+    duck, on_spark = _both(out / "input", out, spark)
+    return out, duck, on_spark
+
+
+def test_sample_store_equal(sample_builds):
+    out, duck, on_spark = sample_builds
+    _assert_equal(out, duck, on_spark)
+    counts = _non_trivial(out)
+    assert all(v > 0 for v in counts.values()), counts
+    assert read_manifest(out / "spark")["engine"] == "spark"
+
+
+def test_generated_graph_equal(spark, tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from bench_scale import graph_store
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    graph = graph_store(100_000, tmp_path / "input", seed=3, text=True)
+    assert graph["edges"] == 100_000
+    # Each publication year of the CD index cut into 3 partitions (the option a full snapshot needs)
+    duck, on_spark = _both(tmp_path / "input", tmp_path, spark, disruption_split=3)
+    result = _assert_equal(tmp_path, duck, on_spark)
+    assert result["work_disruption"]["rows"][0] == graph["works"]
+    counts = _non_trivial(tmp_path)
+    assert all(v > 0 for v in counts.values()), counts
+
+
+def test_what_is_not_distributed_is_said():
+    """Where the Spark build is not yet what the issue asks (a step not distributed, a glue query mirrored rather
+    than transpiled), engine.spark.limitations() says so, with what would change it. Equal tables all the same."""
+    said = {step: how for step, how, _ in limitations()}
+    for step, how in said.items():
+        print(f"Spark build, {step}: {how}")
+    from scholarlens.analytics import semantic
+
+    assert ("semantic novelty" in said) == (getattr(semantic, "NEIGHBOURS_WITHIN", None) != "group")
+    assert "disruption, reference novelty, code links" in said
+
+
+def _rounding_tweak_applied() -> bool:
+    from scholarlens.analytics import bibliometrics
+
+    return "DECIMAL" in bibliometrics.AUTHOR_METRICS_SQL.upper()
+
+
+@pytest.mark.xfail(condition=not _rounding_tweak_applied(), strict=True,
+                   reason="m_quotient rounds a DOUBLE with round(x, 3): DuckDB rounds the binary value (3/80 -> 0.037), "
+                          "Spark its shortest decimal form (-> 0.038); needs the DECIMAL rounding in bibliometrics.py")
+def test_m_quotient_ties_round_alike(spark, tmp_path):
+    """An author with h = 3 whose first paper is 80 years old: m = 3/80 = 0.0375, a tie at the third decimal."""
+    import duckdb
+
+    from scholarlens.analytics.bibliometrics import compute_bibliometrics
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE works AS SELECT 'w' || i AS work_id, CAST(NULL AS VARCHAR) AS category, 'CS' AS field, "
+                f"{AS_OF - 79} + i AS year, 3 AS cited_by_count FROM range(3) t(i)")
+    con.execute("CREATE TABLE work_keys AS SELECT work_id AS key, work_id FROM works")
+    con.execute("CREATE TABLE citations AS SELECT 'x' AS citing_key, 'y' AS cited_key, 'test' AS source WHERE false")
+    con.execute("CREATE TABLE counts_by_year (work_id VARCHAR, year INTEGER, cited_by INTEGER, source VARCHAR)")
+    for name in ("authorships", "person_authorships"):
+        con.execute(f"CREATE TABLE {name} AS SELECT work_id, 'a1' AS author_id, 0 AS position, "
+                    "CAST(NULL AS VARCHAR) AS raw_name, CAST(NULL AS VARCHAR) AS raw_affiliation FROM works")
+    tables = ["works", "work_keys", "citations", "counts_by_year", "authorships", "person_authorships"]
+    frames = {t: con.execute(f"SELECT * FROM {t}").to_arrow_table() for t in tables}
+    compute_bibliometrics(con, as_of_year=AS_OF)
+    on_duckdb = con.execute("SELECT m_quotient FROM author_metrics").fetchone()[0]
+    for table, frame in frames.items():
+        spark.createDataFrame(frame.to_pandas(), schema=None if frame.num_rows else
+                              ", ".join(f"{f.name} string" for f in frame.schema)).createOrReplaceTempView(table)
+    for statement in statements(AS_OF):
+        spark.sql(statement.spark).createOrReplaceTempView(statement.table)
+    on_spark = spark.table("author_metrics").collect()[0]["m_quotient"]
+    for table in tables + ["work_citations", "author_metrics", "author_citations_by_year"]:
+        spark.catalog.dropTempView(table)
+    assert on_duckdb == on_spark, (on_duckdb, on_spark)
+
+
+def test_spark_sql_is_transpiled_from_the_one_definition():
+    from scholarlens.analytics import bibliometrics
+
+    made = statements(AS_OF)
+    assert [s.table for s in made] == ["work_citations", "author_metrics", "author_citations_by_year"]
+    assert made[0].duckdb is bibliometrics.WORK_CITATIONS_SQL
+    assert "WINDOW" not in made[0].spark and ":min_group" not in made[0].spark and str(bibliometrics.MIN_PERCENTILE_GROUP) in made[0].spark
+    assert f"{AS_OF} - c.first_year" in made[1].spark.replace("\n", " ")
+
+
+def test_results_import_into_a_store(sample_store, sample_builds, tmp_path):
+    """What a build writes goes back into a store: result tables replaced, meta.analysed_at the build's."""
+    import shutil
+
+    out, duck, on_spark = sample_builds
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(sample_store, copy)
+    con = connect(copy)
+    try:
+        con.execute("DROP TABLE IF EXISTS work_disruption")
+        imported = import_results(con, out / "spark")
+        assert imported["work_disruption"] == on_spark["rows"]["work_disruption"] == duck["rows"]["work_disruption"]
+        assert con.execute("SELECT count(*) FROM work_disruption").fetchone()[0] == on_spark["rows"]["work_disruption"]
+        assert con.execute("SELECT value FROM meta WHERE key = 'analysed_at'").fetchone()[0] == read_manifest(out / "spark")["analysed_at"]
+        # the Spark build's neighbour lists read back as the store's own type
+        kind = con.execute("SELECT data_type FROM information_schema.columns WHERE table_name = 'work_novelty' "
+                           "AND column_name = 'neighbours'").fetchone()[0]
+        assert kind.startswith("STRUCT(id VARCHAR, title VARCHAR") and kind.endswith("[]"), kind
+    finally:
+        con.close()
