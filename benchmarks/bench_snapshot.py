@@ -159,11 +159,10 @@ def main() -> None:
     if not args.no_write:
         import bench_embed
 
-        bench_embed.DOC = DOC  # its writer edits the file named by its module's DOC
         if not DOC.exists():
             DOC.parent.mkdir(parents=True, exist_ok=True)
             DOC.write_text(HEADER, encoding="utf-8")
-        bench_embed.write_section(START, END, section)
+        bench_embed.write_section(START, END, section, doc=DOC)
 
 
 HEADER = """# OpenAlex snapshot ingest

@@ -146,6 +146,7 @@ class SnapshotSummary:
             "quarantined": self.quarantined, "rows_written": dict(self.rows), "bytes_read": self.bytes_read,
             "json_bytes": self.json_bytes, "seconds": round(self.seconds, 2),
             "works_per_second": round(self.works_per_second), "ignored_files": self.ignored_files,
+            "seconds_per_step": {k: round(v, 2) for k, v in self.timings.most_common()},
         }
 
     def __str__(self) -> str:
