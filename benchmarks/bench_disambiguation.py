@@ -14,7 +14,8 @@ Metrics (``scholarlens.identity.metrics``): pairwise and B-cubed precision, reca
 over names, micro = counts pooled over names.
 
 Scale: ``--scale N`` mentions made by a seeded generator (``synthetic``): persons with Zipf-distributed names
-drawn from common surnames and given names (so that blocks of thousands of mentions form), each with an
+drawn from common real surnames and given names followed by a long tail of made-up ones (so that a few blocks
+of thousands of mentions form among many small ones), each with an
 organisation, a topic, a pool of co-authors and venues and an active span; a fifth of the mentions print the
 given name as an initial. It runs ``disambiguate`` on all of them in a fresh process and reports wall time, its
 stages, peak resident memory (VmHWM) and the B-cubed F1 against the generator's persons (a sanity check only:
@@ -160,6 +161,8 @@ GIVEN = ("Wei Lei Jing Min Hui Yan Li Jun Hong Ying Xin Yu Bin Feng Gang Hao Jie
          "Michel Philippe Alain Nicolas Hiroshi Takashi Kenji Yuki Akira Satoshi Raj Amit Sanjay Rahul Priya Anil "
          "Vijay Sergey Alexey Dmitry Ivan Carlos Jose Luis Juan Antonio Miguel Ana Maria Paulo Pedro Rafael Ali "
          "Mohamed Ahmed Omar Yosef David Lars Erik Anders Nils Piotr Tomasz").split()
+SYLLABLES = ("Ka Ri Mo Ta Ne Lu Sa Vi Do Ha Be Zo Ki Ma Ro Ti Na Le Su Va Di Ho Bo Ze Ku Mi Ra To No La Se Vo "
+             "Da Hi Bu Za Ko Me Ru Te Ni Lo So Ve Du He Ba Zi").split()
 WORDS = ("learning network model data graph neural image query database optimization protein gene cell signal "
          "control robot language speech translation vision detection segmentation retrieval search index "
          "distributed system cloud security privacy attack cryptography circuit chip power energy wireless "
@@ -174,10 +177,13 @@ def synthetic(n: int, seed: int = 0) -> tuple[list[Mention], dict[str, int]]:
     """n mentions of Zipf-named persons; returns (mentions, mention id -> person)."""
     rng = np.random.default_rng(seed)
     n_persons = max(1, n // 20)
-    zs = 1.0 / np.arange(1, len(SURNAMES) + 1) ** 0.8
-    zg = 1.0 / np.arange(1, len(GIVEN) + 1) ** 0.6
-    surname = rng.choice(len(SURNAMES), n_persons, p=zs / zs.sum())
-    given = rng.choice(len(GIVEN), n_persons, p=zg / zg.sum())
+    # the real names first (the most common), then a long tail of made-up ones, Zipf-distributed
+    surnames = list(dict.fromkeys(SURNAMES)) + [a + b for a in SYLLABLES for b in SYLLABLES]
+    givens = list(dict.fromkeys(GIVEN)) + [(a + b).capitalize() for a in SYLLABLES[::3] for b in SYLLABLES[::2]]
+    zs = 1.0 / np.arange(1, len(surnames) + 1) ** 1.0
+    zg = 1.0 / np.arange(1, len(givens) + 1) ** 0.9
+    surname = rng.choice(len(surnames), n_persons, p=zs / zs.sum())
+    given = rng.choice(len(givens), n_persons, p=zg / zg.sum())
     n_orgs, n_venues, n_topics = max(10, n_persons // 10), max(10, n_persons // 25), 300
     topic_words = [rng.choice(len(WORDS), 12, replace=False) for _ in range(n_topics)]
     papers = rng.zipf(1.8, n_persons).clip(1, 400).astype(np.int64)
@@ -195,10 +201,10 @@ def synthetic(n: int, seed: int = 0) -> tuple[list[Mention], dict[str, int]]:
         pool = co_pool_cache.get(p)
         if pool is None:
             prng = np.random.default_rng(seed * 1_000_003 + p)
-            pool = [f"{GIVEN[g]} {SURNAMES[s]}" for g, s in zip(prng.integers(0, len(GIVEN), 8),
-                                                                 prng.integers(0, len(SURNAMES), 8))]
+            pool = [f"{givens[g]} {surnames[s]}" for g, s in zip(prng.integers(0, len(givens), 8),
+                                                                 prng.integers(0, len(surnames), 8))]
             co_pool_cache[p] = pool
-        first, last = GIVEN[given[p]], SURNAMES[surname[p]]
+        first, last = givens[given[p]], surnames[surname[p]]
         name = f"{first[0]}. {last}" if rng.random() < 0.2 else f"{first} {last}"
         co = tuple(pool[i] for i in rng.choice(len(pool), int(rng.integers(1, 5)), replace=False))
         words = [WORDS[w] for w in rng.choice(topic_words[topic[p]], 5)] + [WORDS[w] for w in rng.integers(0, len(WORDS), 2)]

@@ -231,13 +231,30 @@ def _loadavg() -> str:
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
-def run_measured(argv: list[str], scratch: Path | None = None, interval: float = 0.5) -> dict:
-    """Run a command; sample its process tree's memory and the scratch directory's size until it ends."""
+def run_measured(argv: list[str], scratch: Path | None = None, interval: float = 0.5,
+                 address_space_gb: float | None = None, timeout_s: float | None = None) -> dict:
+    """Run a worker; sample its process tree's memory and the scratch directory's size until it ends.
+
+    The worker prints one line per step to stderr ("step NAME") and its report as the last stdout line. A worker
+    that fails, is killed by its memory cap (address_space_gb: RLIMIT_AS, so an out-of-memory build fails alone
+    instead of pressing on other people's processes) or runs past timeout_s leaves a report with "failed" and the
+    steps it had finished, with their times.
+    """
+    import resource
+
     peak = {"rss": 0, "disk": 0}
+    steps: list[tuple[str, float]] = []
     start = time.perf_counter()
     load_start = _loadavg()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+
+    def limit() -> None:
+        if address_space_gb:
+            cap = int(address_space_gb * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
     done = threading.Event()
+    tail: list[str] = []
 
     def sample() -> None:
         ticks = 0
@@ -248,30 +265,73 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
             ticks += 1
             done.wait(interval)
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    out, _ = proc.communicate()
+    def read_steps() -> None:
+        for line in proc.stderr:
+            if line.startswith("step "):
+                steps.append((line[5:].strip(), time.perf_counter() - start))
+                print(f"    {line.strip()} at {steps[-1][1]:.0f} s, {peak['rss'] / 1024:,.0f} MB so far", file=sys.stderr)
+            elif "Warning" not in line and "WARN" not in line and line.strip():
+                tail.append(line.rstrip())
+                del tail[:-20]
+
+    threads = [threading.Thread(target=sample, daemon=True), threading.Thread(target=read_steps, daemon=True)]
+    for thread in threads:
+        thread.start()
+    try:
+        out = proc.stdout.read()
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        out = ""
     done.set()
-    thread.join()
+    for thread in threads:
+        thread.join(timeout=5)
     wall = time.perf_counter() - start
-    if proc.returncode:
-        raise RuntimeError(f"{argv} failed with exit code {proc.returncode}")
-    report = json.loads(out.strip().splitlines()[-1])
-    report.update(wall_s=round(wall, 1), peak_rss_mb=round(peak["rss"] / 1024), scratch_peak_mb=round(peak["disk"] / 2**20),
+    common = dict(wall_s=round(wall, 1), peak_rss_mb=round(peak["rss"] / 1024), scratch_peak_mb=round(peak["disk"] / 2**20),
                   load_start=load_start, load_end=_loadavg())
+    if proc.returncode:
+        finished = {name: round(b - a, 1) for (name, a), (_, b) in zip(steps, steps[1:])}
+        error = next((line for line in reversed(tail) if "Error" in line or "error" in line), tail[-1] if tail else "")
+        return dict(common, failed=f"exit code {proc.returncode} during step {steps[-1][0] if steps else '?'}: {error[:300]}",
+                    timings=finished, steps=[n for n, _ in steps])
+    report = json.loads(out.strip().splitlines()[-1])
+    report.update(common)
     return report
 
 
-def worker(engine: str, input_dir: str, output_dir: str, scratch: str, driver_memory: str, partitions: int) -> None:
-    """One build in this process; prints its report as the last line (JSON)."""
+def _persons_from_source_ids(con) -> int:
+    """Bench-only stand-in for analytics.persons.compute_persons (--persons source-ids): every source author id
+    is one person. Writes the same three tables, so the steps after it run as they do in a real build."""
+    con.execute("CREATE OR REPLACE TABLE person_mentions AS SELECT work_id, author_id, author_id AS person_id FROM authorships")
+    con.execute("CREATE OR REPLACE TABLE persons AS SELECT author_id AS person_id, name, orcid, author_id AS anchor_author_id, "
+                "[author_id] AS author_ids, 0 AS mentions, false AS curated, 0 AS corrections FROM authors")
+    con.execute("CREATE OR REPLACE TABLE person_authorships AS SELECT work_id, author_id, position, raw_name, raw_affiliation "
+                "FROM authorships")
+    return 0
+
+
+def worker(engine: str, input_dir: str, output_dir: str, scratch: str, driver_memory: str, partitions: int,
+           persons: str, split: int) -> None:
+    """One build in this process; prints each step to stderr and its report as the last line (JSON)."""
+    if persons == "source-ids":
+        import scholarlens.analytics.build as build_module
+        import scholarlens.analytics.persons as persons_module
+
+        build_module.compute_persons = persons_module.compute_persons = _persons_from_source_ids
     from scholarlens.engine import build
+
+    def step(name: str) -> None:
+        print(f"step {name}", file=sys.stderr, flush=True)
 
     start = time.perf_counter()
     if engine == "duckdb":
-        report = build("duckdb", input_dir, output_dir, as_of_year=2026, work_dir=scratch)
+        report = build("duckdb", input_dir, output_dir, as_of_year=2026, work_dir=scratch, on_step=step)
     else:
-        report = build("spark", input_dir, output_dir, as_of_year=2026, driver_memory=driver_memory,
-                       shuffle_partitions=partitions, conf={"spark.local.dir": scratch})
+        report = build("spark", input_dir, output_dir, as_of_year=2026, driver_memory=driver_memory, on_step=step,
+                       shuffle_partitions=partitions, conf={"spark.local.dir": scratch}, disruption_split=split,
+                       work_dir=Path(scratch) / "driver")
+    step("done")
     report["inside_s"] = round(time.perf_counter() - start, 1)
     print(json.dumps(report, default=str))
 
@@ -298,15 +358,17 @@ def measure_size(n_edges: int, root: Path, engines: list[str], args) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
         argv = [sys.executable, __file__, "--worker", engine, str(inp), str(out), str(scratch),
-                args.spark_driver_memory, str(args.spark_partitions)]
-        report = run_measured(argv, scratch)
-        report["output_mb"] = _mb(out)
+                args.spark_driver_memory, str(args.spark_partitions), args.persons, str(args.disruption_split)]
+        report = run_measured(argv, scratch, address_space_gb=args.duckdb_cap_gb if engine == "duckdb" else None,
+                              timeout_s=args.timeout_min * 60 if args.timeout_min else None)
+        report["output_mb"] = _mb(out) if out.exists() else 0
         if engine == "duckdb":
             report["store_mb"] = _mb(scratch)
         result["engines"][engine] = report
-        print(f"  {engine}: {report['wall_s']} s, peak {report['peak_rss_mb']} MB, steps {report['timings']}", file=sys.stderr)
+        print(f"  {engine}: {report['wall_s']} s, peak {report['peak_rss_mb']} MB, steps {report['timings']}"
+              + (f", FAILED {report['failed']}" if "failed" in report else ""), file=sys.stderr)
         shutil.rmtree(scratch, ignore_errors=True)
-    if len(engines) == 2:
+    if len(engines) == 2 and not any("failed" in e for e in result["engines"].values()):
         start = time.perf_counter()
         sample = args.sample_mod if n_edges >= args.sample_above else None
         comparison = compare_builds(data / "out_duckdb", data / "out_spark", sample_mod=sample)
@@ -378,7 +440,7 @@ def render(results: list[dict], argv: list[str], started: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--worker":
-        worker(argv[1], argv[2], argv[3], argv[4], argv[5], int(argv[6]))
+        worker(argv[1], argv[2], argv[3], argv[4], argv[5], int(argv[6]), argv[7], int(argv[8]))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--edges", type=int, nargs="+", default=[1_000_000, 10_000_000, 100_000_000])
@@ -392,13 +454,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-mod", type=int, default=100, help="compare 1 row in N above --sample-above")
     parser.add_argument("--sample-above", type=int, default=50_000_000)
     parser.add_argument("--no-write", action="store_true", help="do not update docs/bench/scale.md")
+    parser.add_argument("--persons", choices=["build", "source-ids"], default="build",
+                        help="source-ids: replace the persons step (identity disambiguation) by one person per source "
+                             "author id, in both engines (bench only: to measure the other steps where it cannot run)")
+    parser.add_argument("--disruption-split", type=int, default=1, help="Spark: partitions per year for the CD index")
+    parser.add_argument("--duckdb-cap-gb", type=float, default=22.0,
+                        help="address-space cap of the DuckDB worker (it fails alone instead of exhausting the machine)")
+    parser.add_argument("--timeout-min", type=float, default=None, help="stop a worker after this many minutes")
+    parser.add_argument("--merge", type=Path, default=None, help="results.json of earlier runs to report beside these")
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     results = []
     for n in args.edges:
         results.append(measure_size(n, root, args.engines, args))
+        results[-1]["options"] = {"persons": args.persons, "disruption_split": args.disruption_split,
+                                  "spark_partitions": args.spark_partitions, "spark_driver_memory": args.spark_driver_memory,
+                                  "command": " ".join(argv), "started": started}
         (root / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    if args.merge:
+        results = json.loads(args.merge.read_text()) + results
     section = render(results, argv, started)
     print(section)
     if not args.no_write:

@@ -644,15 +644,39 @@ def _average_linkage(
     orcids = list(orcids)
     version = [0] * k
     alive = [True] * k
-    heap = [(-total, x, y, 0, 0) for x in range(k) for y, total in nbr[x].items() if x < y and total >= threshold]
-    heapq.heapify(heap)
+    heap: list = []
+
+    def refresh(x: int) -> None:
+        """Push x's best partner (highest mean, then smallest node numbers) if it reaches the threshold: the
+        heap holds one live entry per node, not one per pair."""
+        best = None
+        sx = size[x]
+        for y, total in nbr[x].items():
+            avg = total / (sx * size[y])
+            if avg >= threshold:
+                key = (-avg, min(x, y), max(x, y))
+                if best is None or key < best:
+                    best = key
+        if best is not None:
+            y = best[1] if best[2] == x else best[2]
+            heapq.heappush(heap, (*best, x, version[x], y, version[y]))
+
+    for x in range(k):
+        refresh(x)
     merges = []
     while heap:
-        neg, x, y, vx, vy = heapq.heappop(heap)
-        if not (alive[x] and alive[y]) or version[x] != vx or version[y] != vy:
+        neg, _, _, x, vx, y, vy = heapq.heappop(heap)
+        if not alive[x] or version[x] != vx:
+            continue  # x changed since: a fresher entry of x is in the heap
+        if not alive[y] or version[y] != vy or y not in nbr[x]:
+            refresh(x)
             continue
         if (orcids[x] and orcids[y] and orcids[x] != orcids[y]) or _names_grade(names[x], names[y]) == 0.0:
             nbr[x][y] = nbr[y][x] = -math.inf
+            version[x] += 1
+            version[y] += 1
+            refresh(x)
+            refresh(y)
             continue
         merges.append((-neg, x, y))
         keep, gone = (x, y) if len(nbr[x]) >= len(nbr[y]) else (y, x)
@@ -669,11 +693,10 @@ def _average_linkage(
         names[keep] = names[keep] | names[gone]
         orcids[keep] = orcids[keep] | orcids[gone]
         version[keep] += 1
-        for e, total in nbr[keep].items():
-            avg = total / (size[keep] * size[e])
-            if avg >= threshold:
-                lo, hi = (keep, e) if keep < e else (e, keep)
-                heapq.heappush(heap, (-avg, lo, hi, version[lo], version[hi]))
+        refresh(keep)
+        # A node whose best partner was keep or gone holds an entry with that partner's old version: it looks
+        # again when the entry comes up. Entries are never too low: a merged cluster's mean with any node lies
+        # between its parts' means, so no pair gains beyond the best entry its node already holds.
     return merges
 
 

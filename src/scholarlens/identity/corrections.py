@@ -178,6 +178,7 @@ class Plan:
 
     def build(self, con: duckdb.DuckDBPyConnection, by_author: dict[str, list[str]]) -> Plan:
         names = dict(con.execute("SELECT author_id, name FROM authors").fetchall())
+        claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
         removed = {(s.partition("@")[0], _work_id(con, t)) for _, k, s, t, active in self.corrections
                    if k == "remove-work" and active}
 
@@ -215,12 +216,19 @@ class Plan:
                 continue
             author = subject.partition("@")[0]
             if kind == "remove-work":
+                # The disowned mention is kept apart from every other mention of the author, not just one, so
+                # that no chain of source-id links can bring it back whichever link the engine drops.
                 work_id = _work_id(con, target)
-                if anchor and anchor.split(SEP, 1)[0] == work_id:  # named by the very mention being disowned
-                    anchor = rep(author)
+                keep = [m for m in by_author.get(author, []) if (author, m.split(SEP, 1)[0]) not in removed]
+                if keep and anchor not in keep:  # the subject was named by the very mention disowned
+                    self.touched.append((cid, sorted(keep)[0]))
                 for mid in on_work(work_id, author) if work_id else []:
-                    if anchor and mid != anchor:
-                        self.cannot_link.append((anchor, mid))
+                    self.cannot_link += [(other, mid) for other in keep if other != mid]
+                # The author's remaining firm mentions (a source id, or works a source lists under them) stay one
+                # person: the engine joins mentions of one id through a single one of them, which may be the
+                # disowned mention, so they are chained here explicitly.
+                firm = [m for m in keep if not author.startswith("name:") or (m.split(SEP, 1)[0], author) in claimed]
+                self.must_link += [(firm[0], m) for m in firm[1:]]
             elif kind == "add-work":
                 work_id = _work_id(con, target)
                 if not work_id:
