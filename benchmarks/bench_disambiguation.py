@@ -178,9 +178,9 @@ def synthetic(n: int, seed: int = 0) -> tuple[list[Mention], dict[str, int]]:
     rng = np.random.default_rng(seed)
     n_persons = max(1, n // 20)
     # the real names first (the most common), then a long tail of made-up ones, Zipf-distributed
-    surnames = list(dict.fromkeys(SURNAMES)) + [a + b for a in SYLLABLES for b in SYLLABLES]
+    surnames = list(dict.fromkeys(SURNAMES)) + [a + b + c.lower() for a in SYLLABLES for b in SYLLABLES for c in SYLLABLES]
     givens = list(dict.fromkeys(GIVEN)) + [(a + b).capitalize() for a in SYLLABLES[::3] for b in SYLLABLES[::2]]
-    zs = 1.0 / np.arange(1, len(surnames) + 1) ** 1.0
+    zs = 1.0 / np.arange(1, len(surnames) + 1) ** 0.75
     zg = 1.0 / np.arange(1, len(givens) + 1) ** 0.9
     surname = rng.choice(len(surnames), n_persons, p=zs / zs.sum())
     given = rng.choice(len(givens), n_persons, p=zg / zg.sum())

@@ -81,7 +81,6 @@ def graph_store(n_edges: int, out_dir: str | Path, *, seed: int = 0, text: bool 
     """
     import duckdb
     import pyarrow as pa
-
     from graphgen import generate
 
     from scholarlens.engine.parquet_io import _write_manifest
@@ -182,8 +181,8 @@ def graph_store(n_edges: int, out_dir: str | Path, *, seed: int = 0, text: bool 
             con.unregister("_given")
     con.close()
     description = {"edges": int(n_edges), "works": int(n), "years": f"{year.min()}-{year.max()}",
-                   "journals": int(len(np.unique(journal))), "authors": int(len(used)),
-                   "authorships": int(len(a_work)), "doi_keys": int(doi.sum()), "text": bool(text),
+                   "journals": len(np.unique(journal)), "authors": len(used),
+                   "authorships": len(a_work), "doi_keys": int(doi.sum()), "text": bool(text),
                    "generated_s": round(gen_seconds, 1)}
     _write_manifest(out_dir, kind="generated store", tables=rows, graph=description)
     return description
@@ -393,46 +392,64 @@ def _fmt_s(seconds: float) -> str:
 
 
 def render(results: list[dict], argv: list[str], started: str) -> str:
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, Python {platform.python_version()}"
-    lines = [START, "", f"Command: `python benchmarks/bench_scale.py {' '.join(argv)}`  ",
-             f"Run {started} UTC on {machine}, shared with other engineers (load average at the start and end of each run "
-             f"is in the table).", ""]
-    lines += ["| edges | works | engine | wall | peak memory | scratch disk (peak) | input / output Parquet | load avg (start → end) |",
-              "|---|---|---|---|---|---|---|---|"]
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
+               f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, Python {platform.python_version()}")
+    commands = []
+    for r in results:
+        o = r.get("options", {})
+        line = f"`python benchmarks/bench_scale.py {o.get('command', ' '.join(argv))}` ({o.get('started', started)} UTC)"
+        if line not in commands:
+            commands.append(line)
+    lines = [START, "", "Runs: " + "; ".join(commands) + f", on {machine}, shared with other engineers (the load "
+             "average at the start and end of each run is in the table).", ""]
+    lines += ["| edges | works | engine | persons step | wall | peak memory | scratch disk (peak) | input / output Parquet | "
+              "load avg (start → end) | result |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         g = r["graph"]
+        persons = r.get("options", {}).get("persons", "build")
         for engine, e in r["engines"].items():
-            scratch = f"{e.get('store_mb', e['scratch_peak_mb']):,} MB" + (" (store file)" if engine == "duckdb" else " (shuffle/spill)")
-            lines.append(f"| {g['edges']:,} | {g['works']:,} | {engine} | {_fmt_s(e['wall_s'])} | {e['peak_rss_mb']:,} MB | "
-                         f"{scratch} | {r['input_mb']:,} / {e['output_mb']:,} MB | {e['load_start']} → {e['load_end']} |")
-    lines += ["", "Time per step (seconds; DuckDB: load is the Parquet import, write the result export):", ""]
-    steps = ["load", "code links", "persons", "bibliometrics", "disruption", "reference novelty", "semantic novelty", "write"]
-    lines += ["| edges | engine | " + " | ".join(steps) + " |", "|---|---|" + "---|" * len(steps)]
+            scratch = f"{e.get('store_mb', e['scratch_peak_mb']):,} MB" + (" (store file)" if engine == "duckdb" else " (shuffle, spill, driver)")
+            outcome = "failed: " + e["failed"] if "failed" in e else "ok"
+            lines.append(f"| {g['edges']:,} | {g['works']:,} | {engine} | {persons} | {_fmt_s(e['wall_s'])} | "
+                         f"{e['peak_rss_mb']:,} MB | {scratch} | {r['input_mb']:,} / {e.get('output_mb', 0):,} MB | "
+                         f"{e['load_start']} → {e['load_end']} | {outcome} |")
+    lines += ["", "Seconds per step (DuckDB: load is the Parquet import into a fresh store, write the result export; a "
+              "failed run lists the steps it finished):", ""]
+    steps = ["load", "code links", "persons", "bibliometrics", "disruption", "reference novelty", "semantic novelty",
+             "AI scores", "write"]
+    lines += ["| edges | engine | persons step | " + " | ".join(steps) + " |", "|---|---|---|" + "---|" * len(steps)]
     for r in results:
+        persons = r.get("options", {}).get("persons", "build")
         for engine, e in r["engines"].items():
             t = e["timings"]
-            lines.append(f"| {r['graph']['edges']:,} | {engine} | " + " | ".join(
+            lines.append(f"| {r['graph']['edges']:,} | {engine} | {persons} | " + " | ".join(
                 f"{t[s]:.1f}" if s in t else "-" for s in steps) + " |")
     lines += ["", "Equality of the two engines' outputs:", ""]
     for r in results:
         if "comparison" not in r:
             continue
         bad = {t: p for t, p in r["comparison"].items() if p}
-        scope = "every row" if not r["sample_mod"] else f"rows whose key hashes to 0 mod {r['sample_mod']}"
+        scope = "every row" if not r["sample_mod"] else f"the rows whose key hashes to 0 mod {r['sample_mod']}"
         tables = ", ".join(f"{t} ({r['compared_rows'][t]:,})" for t in sorted(r["comparison"]))
         verdict = "all equal" if not bad else "DIFFERENCES: " + "; ".join(f"{t}: {p}" for t, p in bad.items())
         only = f" Written by one engine only: {', '.join(r['tables_one_engine_only'])}." if r["tables_one_engine_only"] else ""
         lines.append(f"- {r['graph']['edges']:,} edges, {scope}: {verdict}. Tables (rows compared): {tables}.{only}")
-    if len(results) >= 2:
-        lines += ["", "Growth (ratio of wall time and peak memory from one size to the next, 10x the edges each step):", ""]
-        for engine in results[0]["engines"]:
-            parts = []
-            for a, b in zip(results, results[1:]):
-                if engine in a["engines"] and engine in b["engines"]:
-                    ea, eb = a["engines"][engine], b["engines"][engine]
-                    parts.append(f"{a['graph']['edges']:,} → {b['graph']['edges']:,}: time x{eb['wall_s'] / ea['wall_s']:.1f}, "
-                                 f"memory x{eb['peak_rss_mb'] / max(ea['peak_rss_mb'], 1):.1f}")
-            lines.append(f"- {engine}: " + "; ".join(parts))
+    growth = []
+    for engine in ("duckdb", "spark"):
+        done = [r for r in results if engine in r["engines"] and "failed" not in r["engines"][engine]]
+        parts = []
+        for a, b in zip(done, done[1:]):
+            if a.get("options", {}).get("persons") != b.get("options", {}).get("persons"):
+                continue
+            ea, eb = a["engines"][engine], b["engines"][engine]
+            ratio = b["graph"]["edges"] / a["graph"]["edges"]
+            parts.append(f"{a['graph']['edges']:,} → {b['graph']['edges']:,} edges (x{ratio:.0f}): time x{eb['wall_s'] / ea['wall_s']:.1f}, "
+                         f"peak memory x{eb['peak_rss_mb'] / max(ea['peak_rss_mb'], 1):.1f}")
+        if parts:
+            growth.append(f"- {engine}: " + "; ".join(parts))
+    if growth:
+        lines += ["", "Growth:", "", *growth]
     lines += ["", END]
     return "\n".join(lines)
 

@@ -27,10 +27,9 @@ except ImportError:  # pragma: no cover - depends on the environment
     pytest.skip("pyspark is not installed (pip install 'scholarlens[spark]')", allow_module_level=True)
 
 from scholarlens.engine import build, export_store, import_results
-from scholarlens.engine.parquet_io import RESULT_TABLES, read_manifest, table_dirs
+from scholarlens.engine.parquet_io import read_manifest, table_dirs
 from scholarlens.engine.run import compare_builds
-from scholarlens.engine.spark import spark_session
-from scholarlens.engine.spark import limitations
+from scholarlens.engine.spark import limitations, spark_session
 from scholarlens.engine.sql import statements
 from scholarlens.store import connect
 
@@ -86,7 +85,7 @@ def _non_trivial(out: Path) -> dict:
 
     files = table_dirs(out / "spark")
     con = duckdb.connect()
-    q = lambda sql: con.execute(sql.format(**{t: f"read_parquet('{p}')" for t, p in files.items()})).fetchone()[0]  # noqa: E731
+    q = lambda sql: con.execute(sql.format(**{t: f"read_parquet('{p}')" for t, p in files.items()})).fetchone()[0]
     return {
         "percentiles": q("SELECT count(citation_percentile) FROM {work_citations}"),
         "h_index > 1": q("SELECT count(*) FROM {author_metrics} WHERE h_index > 1"),

@@ -109,7 +109,7 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: str, directory: Path) -> 
 
 
 def _write_manifest(directory: Path, **fields) -> None:
-    fields.setdefault("written_at", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    fields.setdefault("written_at", dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
     (directory / MANIFEST).write_text(json.dumps(fields, indent=1, default=str) + "\n", encoding="utf-8")
 
 

@@ -16,8 +16,8 @@ import datetime as dt
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
@@ -27,7 +27,7 @@ ENGINES = ("duckdb", "spark")
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def build_duckdb(input_dir, output_dir, *, as_of_year: int | None = None, on_step: Callable[[str], None] | None = None,
@@ -246,16 +246,14 @@ def compare_builds(a_dir, b_dir, *, tol: float = 1e-9, sample_mod: int | None = 
             keys = list(RESULT_KEYS.get(table, ()))
             problems: list[str] = []
             if table not in files_a or table not in files_b:
-                out[table] = {"rows": (None, None), "problems": [f"written by one build only"], "types": []}
+                out[table] = {"rows": (None, None), "problems": ["written by one build only"], "types": []}
                 continue
             order = ", ".join(f'"{k}"' for k in keys)
             where = f"WHERE hash({order}) % {int(sample_mod)} = 0" if sample_mod and keys else ""
 
-            def read(files):
-                return con.sql(f"SELECT * FROM read_parquet({parquet_io._q(files)}) {where} "
-                               f"{'ORDER BY ' + order if keys else ''}").to_arrow_table()
-
-            ta, tb = read(files_a[table]), read(files_b[table])
+            suffix = f"{where} ORDER BY {order}" if keys else ""
+            ta, tb = (con.sql(f"SELECT * FROM read_parquet({parquet_io._q(files[table])}) {suffix}").to_arrow_table()
+                      for files in (files_a, files_b))
             if not keys:
                 problems.append("no key known for this table: compared in file order")
             if set(ta.column_names) != set(tb.column_names):

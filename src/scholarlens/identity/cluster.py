@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 WEIGHTS = Path(__file__).with_name("pair_scorer.json")
-DENSE_MAX = 1500  # blocks up to this size compare every pair
+DENSE_MAX = 400  # blocks up to this size compare every pair (the largest AMiner name has 305 mentions)
 MAX_POSTING = 100  # in larger blocks, a co-author or organisation shared by more mentions proposes no pairs
 KNN = 10  # in larger blocks, each mention's nearest mentions by text become candidates
 NEGLIGIBLE = 0.02  # pair probabilities below this count as 0 in the linkage
@@ -649,17 +649,15 @@ def _average_linkage(
     def refresh(x: int) -> None:
         """Push x's best partner (highest mean, then smallest node numbers) if it reaches the threshold: the
         heap holds one live entry per node, not one per pair."""
-        best = None
+        best_avg, best_y = threshold, -1
         sx = size[x]
         for y, total in nbr[x].items():
             avg = total / (sx * size[y])
-            if avg >= threshold:
-                key = (-avg, min(x, y), max(x, y))
-                if best is None or key < best:
-                    best = key
-        if best is not None:
-            y = best[1] if best[2] == x else best[2]
-            heapq.heappush(heap, (*best, x, version[x], y, version[y]))
+            if avg > best_avg or (avg == best_avg and (best_y < 0 or y < best_y)):
+                best_avg, best_y = avg, y
+        if best_y >= 0:
+            y = best_y
+            heapq.heappush(heap, (-best_avg, min(x, y), max(x, y), x, version[x], y, version[y]))
 
     for x in range(k):
         refresh(x)
