@@ -14,4 +14,11 @@ if ! command -v chromium >/dev/null 2>&1; then
     || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends chromium >/dev/null; }
 fi
 
+# The engine-equality test runs Spark in local mode, which needs a Java runtime (17 or later).
+if ! command -v java >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y --no-install-recommends default-jre-headless >/dev/null 2>&1 \
+    || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y --no-install-recommends default-jre-headless >/dev/null; }
+fi
+
 python -m pytest -q "$@"
