@@ -118,18 +118,62 @@ def print_summary(summary: pipeline.IngestSummary, con) -> None:
 
 
 @app.command()
-def build() -> None:
-    """Recompute every analytics table from what the store holds.
+def build(
+    engine: str = typer.Option("duckdb", help="duckdb (this machine) or spark (local, or a cluster with --spark-master)."),
+    spark_master: Optional[str] = typer.Option(None, help="Spark master URL, e.g. spark://host:7077 (default: local)."),
+    input: Optional[Path] = typer.Option(None, "--input", help="Build from this Parquet dir (`scholarlens export`) instead of the store."),
+    output: Optional[Path] = typer.Option(None, "--output", help="With --input: write the result tables here as Parquet."),
+) -> None:
+    """Recompute every analytics table, on DuckDB or on Spark (the same analytics, equal results).
 
-    Example: scholarlens --store my.duckdb build
+    Examples: scholarlens --store my.duckdb build ; scholarlens --store my.duckdb build --engine spark ;
+    scholarlens build --engine spark --input export/ --output results/
     """
-    con = _open()
-    from ..analytics.build import analyse
-
+    if engine not in ("duckdb", "spark"):
+        fail(f"unknown engine {engine!r}: duckdb or spark", code=2)
+    if (input is None) != (output is None):
+        fail("--input and --output go together (or neither: build the store in place)", code=2)
+    if spark_master and engine != "spark":
+        fail("--spark-master goes with --engine spark", code=2)
     with _progress() as bar:
-        task = bar.add_task("analyse", total=None, current="")
-        analyse(con, on_step=lambda step: bar.update(task, current=step))
+        task = bar.add_task(f"analyse ({engine})", total=None, current="")
+        step = lambda name: bar.update(task, current=name)  # noqa: E731
+        if input is not None:
+            if not input.exists():
+                fail(f"no such folder: {input}")
+            from ..engine.run import build as engine_build
+
+            report = engine_build(engine, input, output, spark_master, on_step=step)
+            console.print(f"wrote {len(report.get('rows', {}))} result tables to {output}")
+            return
+        con = _open()
+        if engine == "duckdb":
+            from ..analytics.build import analyse
+
+            analyse(con, on_step=step)
+        else:
+            from ..engine.run import build_store
+
+            build_store(con, "spark", spark_master, on_step=step)
     console.print("analytics rebuilt")
+
+
+@app.command()
+def export(
+    output: Path = typer.Option(..., "--output", "-o", help="Folder to write one Parquet table per store table into."),
+    format: str = typer.Option("parquet", "--format", help="parquet (the only format so far)."),
+) -> None:
+    """Export the store's input tables, for a build elsewhere (`build --engine spark --input DIR`).
+
+    Example: scholarlens --store my.duckdb export --format parquet --output export/
+    """
+    if format != "parquet":
+        fail(f"unknown format {format!r}: parquet", code=2)
+    from ..engine.parquet_io import export_store
+
+    con = _open(read_only=True)
+    rows = export_store(con, output)
+    console.print(f"exported {len(rows)} tables ({sum(rows.values()):,} rows) to {output}")
 
 
 @app.command()
