@@ -264,14 +264,18 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
             ticks += 1
             done.wait(interval)
 
+    log = open(scratch.parent / f"{scratch.name}.stderr.log", "w") if scratch is not None else None  # noqa: SIM115
+
     def read_steps() -> None:
         for line in proc.stderr:
+            if log:
+                log.write(line)
             if line.startswith("step "):
                 steps.append((line[5:].strip(), time.perf_counter() - start))
                 print(f"    {line.strip()} at {steps[-1][1]:.0f} s, {peak['rss'] / 1024:,.0f} MB so far", file=sys.stderr)
             elif "Warning" not in line and "WARN" not in line and line.strip():
                 tail.append(line.rstrip())
-                del tail[:-20]
+                del tail[:-400]
 
     threads = [threading.Thread(target=sample, daemon=True), threading.Thread(target=read_steps, daemon=True)]
     for thread in threads:
@@ -286,12 +290,15 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
     done.set()
     for thread in threads:
         thread.join(timeout=5)
+    if log:
+        log.close()
     wall = time.perf_counter() - start
     common = dict(wall_s=round(wall, 1), peak_rss_mb=round(peak["rss"] / 1024), scratch_peak_mb=round(peak["disk"] / 2**20),
                   load_start=load_start, load_end=_loadavg())
     if proc.returncode:
         finished = {name: round(b - a, 1) for (name, a), (_, b) in zip(steps, steps[1:])}
-        error = next((line for line in reversed(tail) if "Error" in line or "error" in line), tail[-1] if tail else "")
+        error = next((line for line in reversed(tail) if ("Error" in line or "Exception" in line) and not line.startswith("\t")),
+                     tail[-1] if tail else "")
         return dict(common, failed=f"exit code {proc.returncode} during step {steps[-1][0] if steps else '?'}: {error[:300]}",
                     timings=finished, steps=[n for n, _ in steps])
     report = json.loads(out.strip().splitlines()[-1])
@@ -335,6 +342,40 @@ def worker(engine: str, input_dir: str, output_dir: str, scratch: str, driver_me
     print(json.dumps(report, default=str))
 
 
+def sql_check(data: Path, persons: str, sample_mod: int | None) -> dict:
+    """When the DuckDB build cannot run at a size: the bibliometrics SQL alone on DuckDB (persons as in the run),
+    compared with the Spark build's tables. Runs in this process; returns the comparison and its cost."""
+    from scholarlens.analytics.bibliometrics import compute_bibliometrics
+    from scholarlens.engine.parquet_io import load_into, write_tables
+    from scholarlens.engine.run import compare_builds
+    from scholarlens.store import connect
+
+    tables = ["work_citations", "author_metrics", "author_citations_by_year"]
+    start = time.perf_counter()
+    scratch = data / "scratch_sqlcheck"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
+    con = connect(scratch / "check.duckdb")
+    try:
+        load_into(con, data / "input")
+        if persons == "source-ids":
+            _persons_from_source_ids(con)
+        else:
+            from scholarlens.analytics.persons import compute_persons
+
+            compute_persons(con)
+        compute_bibliometrics(con, as_of_year=2026)
+        write_tables(con, data / "out_duckdb_sql", tables)
+    finally:
+        con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    seconds = time.perf_counter() - start
+    comparison = compare_builds(data / "out_duckdb_sql", data / "out_spark", sample_mod=sample_mod, tables=tables)
+    return {"seconds": round(seconds, 1), "sample_mod": sample_mod,
+            "comparison": {t: r["problems"] for t, r in comparison.items()},
+            "compared_rows": {t: r["rows"][0] for t, r in comparison.items()}}
+
+
 def _mb(path: Path) -> int:
     return round(_du(path) / 2**20)
 
@@ -367,7 +408,9 @@ def measure_size(n_edges: int, root: Path, engines: list[str], args) -> dict:
         print(f"  {engine}: {report['wall_s']} s, peak {report['peak_rss_mb']} MB, steps {report['timings']}"
               + (f", FAILED {report['failed']}" if "failed" in report else ""), file=sys.stderr)
         shutil.rmtree(scratch, ignore_errors=True)
-    if len(engines) == 2 and not any("failed" in e for e in result["engines"].values()):
+    both = all((data / f"out_{engine}" / "_manifest.json").exists() for engine in ("duckdb", "spark"))
+    if both and not any("failed" in e for e in result["engines"].values()):
+        # the other engine's output may come from an earlier run on the same input (--keep, --root)
         start = time.perf_counter()
         sample = args.sample_mod if n_edges >= args.sample_above else None
         comparison = compare_builds(data / "out_duckdb", data / "out_spark", sample_mod=sample)
@@ -435,17 +478,32 @@ def render(results: list[dict], argv: list[str], started: str) -> str:
         verdict = "all equal" if not bad else "DIFFERENCES: " + "; ".join(f"{t}: {p}" for t, p in bad.items())
         only = f" Written by one engine only: {', '.join(r['tables_one_engine_only'])}." if r["tables_one_engine_only"] else ""
         lines.append(f"- {r['graph']['edges']:,} edges, {scope}: {verdict}. Tables (rows compared): {tables}.{only}")
+    for r in results:
+        check = r.get("sql_check")
+        if not check:
+            continue
+        bad = {t: p for t, p in check["comparison"].items() if p}
+        scope = "every row" if not check["sample_mod"] else f"the rows whose key hashes to 0 mod {check['sample_mod']}"
+        tables = ", ".join(f"{t} ({check['compared_rows'][t]:,})" for t in sorted(check["comparison"]))
+        verdict = "all equal" if not bad else "DIFFERENCES: " + "; ".join(f"{t}: {p}" for t, p in bad.items())
+        lines.append(f"- {r['graph']['edges']:,} edges, the bibliometrics SQL alone on DuckDB ({check['seconds']:.0f} s, the "
+                     f"whole DuckDB build having failed) against the Spark build, {scope}: {verdict}. Tables (rows "
+                     f"compared): {tables}.")
     growth = []
     for engine in ("duckdb", "spark"):
         done = [r for r in results if engine in r["engines"] and "failed" not in r["engines"][engine]]
         parts = []
         for a, b in zip(done, done[1:]):
-            if a.get("options", {}).get("persons") != b.get("options", {}).get("persons"):
-                continue
             ea, eb = a["engines"][engine], b["engines"][engine]
             ratio = b["graph"]["edges"] / a["graph"]["edges"]
-            parts.append(f"{a['graph']['edges']:,} → {b['graph']['edges']:,} edges (x{ratio:.0f}): time x{eb['wall_s'] / ea['wall_s']:.1f}, "
-                         f"peak memory x{eb['peak_rss_mb'] / max(ea['peak_rss_mb'], 1):.1f}")
+            if a.get("options", {}).get("persons") == b.get("options", {}).get("persons"):
+                parts.append(f"{a['graph']['edges']:,} → {b['graph']['edges']:,} edges (x{ratio:.0f}): time "
+                             f"x{eb['wall_s'] / ea['wall_s']:.1f}, peak memory x{eb['peak_rss_mb'] / max(ea['peak_rss_mb'], 1):.1f}")
+            else:  # the persons step differs: compare the time of the other steps
+                rest_a = ea["wall_s"] - ea["timings"].get("persons", 0)
+                rest_b = eb["wall_s"] - eb["timings"].get("persons", 0)
+                parts.append(f"{a['graph']['edges']:,} → {b['graph']['edges']:,} edges (x{ratio:.0f}): time without the "
+                             f"persons step x{rest_b / rest_a:.1f} (peak memory not comparable: persons differs)")
         if parts:
             growth.append(f"- {engine}: " + "; ".join(parts))
     if growth:
@@ -479,9 +537,29 @@ def main(argv: list[str] | None = None) -> None:
                         help="address-space cap of the DuckDB worker (it fails alone instead of exhausting the machine)")
     parser.add_argument("--timeout-min", type=float, default=None, help="stop a worker after this many minutes")
     parser.add_argument("--merge", type=Path, default=None, help="results.json of earlier runs to report beside these")
+    parser.add_argument("--sql-check", action="store_true",
+                        help="no builds: compare the kept Spark output of each --edges size with the bibliometrics SQL "
+                             "run alone on DuckDB (for sizes where the whole DuckDB build fails), updating results.json")
     args = parser.parse_args(argv)
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    if args.sql_check:
+        results = json.loads((root / "results.json").read_text())
+        for r in results:
+            if r["graph"]["edges"] in args.edges:
+                sample = args.sample_mod if r["graph"]["edges"] >= args.sample_above else None
+                r["sql_check"] = sql_check(root / f"edges_{r['graph']['edges']}", args.persons, sample)
+                print(f"  SQL check: {r['sql_check']}", file=sys.stderr)
+        (root / "results.json").write_text(json.dumps(results, indent=1, default=str))
+        if args.merge:
+            results = json.loads(args.merge.read_text()) + results
+        section = render(results, argv, started)
+        print(section)
+        if not args.no_write:
+            from bench_embed import write_section
+
+            write_section(START, END, section, doc=DOC, title="Scale: DuckDB and Spark local from 1M to 100M citations")
+        return
     results = []
     for n in args.edges:
         results.append(measure_size(n, root, args.engines, args))

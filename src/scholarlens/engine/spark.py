@@ -134,7 +134,6 @@ def spark_session(
             "spark.python.worker.reuse": "true",
             "spark.sql.adaptive.coalescePartitions.enabled": "true",
             "spark.driver.memory": driver_memory or "2g",
-            "spark.sql.autoBroadcastJoinThreshold": str(64 << 20),
             "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
             # Python workers use as many BLAS threads as this process: a float32 matrix product's last bits
             # depend on how many threads split it, and the DuckDB engine runs in a process like this one.
