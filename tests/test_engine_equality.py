@@ -73,11 +73,6 @@ def _assert_equal(out: Path, duck: dict, on_spark: dict) -> dict:
     assert not missing, f"tables the DuckDB build writes and the Spark build does not: {sorted(missing)}"
     result = compare_builds(out / "duckdb", out / "spark")
     problems = {table: r["problems"] for table, r in result.items() if r["problems"]}
-    if not _ai_rounding_fixed() and "author_ai_score" in problems:
-        # round(avg(ai_score), 1) flips at ties with the summation order, even DuckDB against itself: checked
-        # apart, by test_author_ai_score_rounding (xfail until ai_scores.py rounds a DECIMAL)
-        problems["author_ai_score"] = [p for p in problems["author_ai_score"] if not p.startswith("ai_score:")]
-        problems = {t: p for t, p in problems.items() if p}
     assert not problems, problems
     for analytic, table in ANALYTIC_TABLES.items():
         assert table in result, f"{analytic}: {table} not written by both engines"
@@ -152,31 +147,12 @@ def test_what_is_not_distributed_is_said():
     assert "disruption, reference novelty, code links" in said
 
 
-def _ai_rounding_fixed() -> bool:
-    from scholarlens.analytics import ai_scores
-
-    return "DECIMAL" in getattr(ai_scores, "AUTHOR_AI_SCORE_SQL", "").upper()
-
-
-@pytest.mark.xfail(condition=not _ai_rounding_fixed(), strict=False,
-                   reason="author_ai_score rounds avg(ai_score) as a DOUBLE: a mean on a tie (41.85) rounds either way "
-                          "with the order rows are summed in (even DuckDB against itself); needs the DECIMAL rounding "
-                          "of the proposed ai_scores.AUTHOR_AI_SCORE_SQL")
 def test_author_ai_score_rounding(sample_builds):
     out, _, _ = sample_builds
     result = compare_builds(out / "duckdb", out / "spark", tables=["author_ai_score"])
     assert not result["author_ai_score"]["problems"], result["author_ai_score"]["problems"]
 
 
-def _rounding_tweak_applied() -> bool:
-    from scholarlens.analytics import bibliometrics
-
-    return "DECIMAL" in bibliometrics.AUTHOR_METRICS_SQL.upper()
-
-
-@pytest.mark.xfail(condition=not _rounding_tweak_applied(), strict=True,
-                   reason="m_quotient rounds a DOUBLE with round(x, 3): DuckDB rounds the binary value (3/80 -> 0.037), "
-                          "Spark its shortest decimal form (-> 0.038); needs the DECIMAL rounding in bibliometrics.py")
 def test_m_quotient_ties_round_alike(spark, tmp_path):
     """An author with h = 3 whose first paper is 80 years old: m = 3/80 = 0.0375, a tie at the third decimal."""
     import duckdb
@@ -204,7 +180,7 @@ def test_m_quotient_ties_round_alike(spark, tmp_path):
     on_spark = spark.table("author_metrics").collect()[0]["m_quotient"]
     for table in tables + ["work_citations", "author_metrics", "author_citations_by_year"]:
         spark.catalog.dropTempView(table)
-    assert on_duckdb == on_spark, (on_duckdb, on_spark)
+    assert on_duckdb == on_spark == 0.038, (on_duckdb, on_spark)  # half up, as a person would round 0.0375
 
 
 def test_spark_sql_is_transpiled_from_the_one_definition():

@@ -31,3 +31,31 @@ def test_engine_options_are_checked(sample_store, tmp_path):
     for args in bad:
         result = runner.invoke(app, ["--store", str(sample_store), *args])
         assert result.exit_code == 2, (args, result.output)
+
+
+def test_import_results_brings_a_build_made_elsewhere_into_the_store(sample_store, tmp_path):
+    import shutil
+
+    store = tmp_path / "copy.duckdb"
+    shutil.copy(sample_store, store)
+    exported, results = tmp_path / "export", tmp_path / "results"
+    assert runner.invoke(app, ["--store", str(store), "export", "--output", str(exported)]).exit_code == 0
+    assert runner.invoke(app, ["build", "--input", str(exported), "--output", str(results)]).exit_code == 0
+    con = duckdb.connect(str(store))
+    before = con.execute("SELECT count(*) FROM author_metrics").fetchone()[0]
+    con.execute("DELETE FROM author_metrics")  # the store has lost its figures: the import must bring them back
+    con.close()
+    result = runner.invoke(app, ["--store", str(store), "import-results", str(results)])
+    assert result.exit_code == 0, result.output
+    assert "result tables" in result.output
+    con = duckdb.connect(str(store), read_only=True)
+    assert con.execute("SELECT count(*) FROM author_metrics").fetchone()[0] == before > 100
+    con.close()
+
+
+def test_import_results_refuses_a_folder_that_is_not_a_build(sample_store, tmp_path):
+    exported = tmp_path / "export"
+    assert runner.invoke(app, ["--store", str(sample_store), "export", "--output", str(exported)]).exit_code == 0
+    for folder in (exported, tmp_path / "missing"):  # an export holds inputs, not results
+        result = runner.invoke(app, ["--store", str(sample_store), "import-results", str(folder)])
+        assert result.exit_code == 2, result.output

@@ -9,7 +9,8 @@ Definitions (standard):
 - h-index: the largest h such that h works have at least h citations each.
 - g-index: the largest g such that the g most cited works have together at least g^2 citations (g <= works).
 - i10-index: works with at least 10 citations.
-- m-quotient: h divided by the years since the first publication, counting that year (h / (Y - first + 1)).
+- m-quotient: h divided by the years since the first publication, counting that year (h / (Y - first + 1)),
+  to three decimals rounded half up, computed in integers so that every engine rounds a tie (3/80) alike.
 Indices are NULL for an author none of whose works has a known citation count: unknown, never zero.
 """
 
@@ -94,7 +95,8 @@ SELECT
     c.author_id, c.works_count, c.first_year,
     i.citations, i.h_index, i.g_index, i.i10_index, coalesce(i.works_with_citations, 0) AS works_with_citations,
     CASE WHEN i.h_index IS NOT NULL AND c.first_year IS NOT NULL
-         THEN round(i.h_index / greatest(1, $as_of_year - c.first_year + 1), 3) END AS m_quotient
+         THEN CAST((2000 * i.h_index + greatest(1, $as_of_year - c.first_year + 1))
+                   // (2 * greatest(1, $as_of_year - c.first_year + 1)) AS DOUBLE) / 1000 END AS m_quotient
 FROM counts c LEFT JOIN indices i USING (author_id)
 """
 

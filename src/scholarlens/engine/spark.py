@@ -13,8 +13,8 @@ reference novelty  applyInPandas calling refnovelty.uzzi_novelty and lee_commonn
 semantic novelty   applyInPandas running analytics.semantic.compute_semantic_novelty itself   see below
                    in a DuckDB inside the task, with the build's frozen embedder
 author novelty     applyInPandas calling analytics.novelty.author_novelty                     author
-AI scores          mapInPandas calling analytics.ai_scores.score_papers, when the module has     input splits
-                   it; else compute_ai_scores itself in DuckDB on the driver (see limitations())
+AI scores          mapInPandas calling analytics.ai_scores.score_papers over PAPERS_SQL's rows;  input splits
+                   the author mean is ai_scores.AUTHOR_AI_SCORE_SQL, transpiled
 
 Why each partition gives exactly what the whole-store computation gives:
 - CD index of a work f published in year Y (cdindex's rules: window (Y, Y + delta]) depends on f's references,

@@ -176,6 +176,28 @@ def export(
     console.print(f"exported {len(rows)} tables ({sum(rows.values()):,} rows) to {output}")
 
 
+@app.command("import-results")
+def import_results_command(
+    folder: Path = typer.Argument(..., help="A build's output folder (`build --input ... --output FOLDER`, or spark-submit's)."),
+) -> None:
+    """Bring the result tables of a build made elsewhere (Spark on a cluster, or DuckDB) into the store.
+
+    Each result table replaces the store's, in one transaction; `serve` then shows them.
+    Example: scholarlens --store my.duckdb import-results build/
+    """
+    from ..engine.parquet_io import RESULT_TABLES, import_results, read_manifest, table_dirs
+
+    if not folder.is_dir():
+        fail(f"no such folder: {folder}", code=2)
+    found = set(table_dirs(folder)) & set(RESULT_TABLES)
+    if not read_manifest(folder) or not found:
+        fail(f"{folder} is not a build's output: it needs _manifest.json and result tables "
+             f"({', '.join(RESULT_TABLES[:3])}, ...)", code=2)
+    con = _open()
+    imported = import_results(con, folder)
+    console.print(f"imported {len(imported)} result tables ({sum(imported.values()):,} rows) from {folder}")
+
+
 @app.command()
 def search(query: str = typer.Argument(..., help="Part of a name, or an author id.")) -> None:
     """Find authors by name.
