@@ -73,11 +73,13 @@ CREATE TABLE IF NOT EXISTS authorship_institutions (
 );
 
 -- Citation edges between external keys; either end may be a work the store does not hold.
+-- (citing_key, cited_key) is unique, kept so by the writers (an anti-join before each insert), not by a primary
+-- key: this is the store's largest table (about ten rows per work) and an index on two text keys was most of the
+-- cost of a bulk load (docs/bench/snapshot.md). Stores made before keep their key; the writers work on both.
 CREATE TABLE IF NOT EXISTS citations (
     citing_key VARCHAR NOT NULL,
     cited_key VARCHAR NOT NULL,
-    source VARCHAR,
-    PRIMARY KEY (citing_key, cited_key)
+    source VARCHAR
 );
 
 -- Citations a work received per year, as the source counts them (OpenAlex counts_by_year).

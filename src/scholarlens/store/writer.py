@@ -89,8 +89,10 @@ def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     return dict(rows)
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: _Rows, update: dict[str, str] | None) -> int:
-    """INSERT ... ON CONFLICT: ``update`` maps a column to its SQL on conflict (None: keep the old row)."""
+def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: _Rows, update: dict[str, str] | None,
+            *, anti_join: bool = False) -> int:
+    """INSERT ... ON CONFLICT: ``update`` maps a column to its SQL on conflict (None: keep the old row).
+    ``anti_join``: a table without a primary key (citations): insert only the rows whose key is not there yet."""
     if not rows:
         return 0
     types = _column_types(con, table)
@@ -102,9 +104,13 @@ def _upsert(con: duckdb.DuckDBPyConnection, table: str, rows: _Rows, update: dic
         on_conflict = "DO NOTHING"
         if update:
             on_conflict = "DO UPDATE SET " + ", ".join(f'"{c}" = {expr}' for c, expr in update.items())
+        tail = f"ON CONFLICT ({', '.join(rows.pk)}) {on_conflict}"
+        if anti_join:
+            same = " AND ".join(f't."{c}" = _incoming."{c}"' for c in rows.pk)
+            tail = f"WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {same})"
         con.execute(
             f'INSERT INTO {table} ({", ".join(chr(34) + c + chr(34) for c in cols)}) '
-            f"SELECT {select} FROM _incoming ON CONFLICT ({', '.join(rows.pk)}) {on_conflict}"
+            f"SELECT {select} FROM _incoming {tail}"
         )
     finally:
         con.unregister("_incoming")
@@ -392,7 +398,7 @@ def _write(con: duckdb.DuckDBPyConnection, records: list[Record], summary: Write
     c["author_claims"] += _upsert(con, "author_claims", claim_rows, None)
     c["institutions"] += _upsert(con, "institutions", inst_rows, _fill("institutions", "ror", "country"))
     c["authorship_institutions"] += _upsert(con, "authorship_institutions", ai_rows, None)
-    c["citations"] += _upsert(con, "citations", citation_rows, None)
+    c["citations"] += _upsert(con, "citations", citation_rows, None, anti_join=True)
     c["counts_by_year"] += _upsert(con, "counts_by_year", cby_rows, {"cited_by": "excluded.cited_by"})
     c["code_links"] += _upsert(con, "code_links", code_rows, None)
     c["reported"] += _upsert(con, "reported", reported_rows, {"value": "excluded.value", "source_id": "excluded.source_id", "as_of": "excluded.as_of"})
