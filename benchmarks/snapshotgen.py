@@ -166,6 +166,93 @@ def work_values(t: Template, i: int, n: int, rng: np.random.Generator, updated: 
     return v
 
 
+# The typical mix (``--mix typical``): what an average OpenAlex work looks like, by our reading of OpenAlex's
+# published totals. ASSUMPTIONS, not measurements of the snapshot: about 250M works, 2-3B citation edges and
+# ~1.6 TB of JSON (works being most of it) give ~10 references and ~4 authorships per work and roughly 5-7 KB of
+# JSON per work; about half of the works carry an abstract. The counts are drawn per work (negative binomial:
+# many works have no references, a few have hundreds), so the means are these figures and the spread is wide.
+TYPICAL = {
+    "references_per_work": 10.0,
+    "authorships_per_work": 4.0,
+    "share_without_authors": 0.06,
+    "authorships_with_institution": 0.5,  # older and smaller works often have no affiliation at all
+    "share_with_abstract": 0.5,
+    "locations_extra_share": 0.3,  # a second location (a repository copy) beside the publisher's
+    "share_with_mesh": 0.14,  # works indexed by PubMed
+    "counts_by_year_per_work": 2.0,  # years with citations among the last ten
+    "concepts_per_work": 4.0,
+    "topics_extra_share": 0.5,  # a second and third topic beside the primary one
+    "share_open_access": 0.45,  # the others have no best_oa_location
+    "json_kb_per_work": 6.0,  # the target the trimming above is chosen for (see the generator's report)
+}
+
+
+def _nb(rng: np.random.Generator, mean: float, shape: float) -> int:
+    """A negative binomial draw with this mean (smaller shape: more zeros and a longer tail)."""
+    return int(rng.negative_binomial(shape, shape / (shape + mean)))
+
+
+def typical_work(w: dict, i: int, n: int, rng: np.random.Generator, id_offset: int, abstract_keep: float) -> dict:
+    """Trim a rendered heavy work (a real object with new identifiers) to a typical one: the same fields and
+    shapes, with fewer authorships (half of them without an affiliation), references, locations, topics,
+    concepts, MeSH terms and yearly counts, an open-access location and an abstract about half the time.
+    Authorships beyond the template's reuse its authorship objects with new authors."""
+    T = TYPICAL
+    base = w.get("authorships") or []
+    k = 0
+    if base and rng.random() >= T["share_without_authors"]:
+        k = 1 + _nb(rng, T["authorships_per_work"] / (1 - T["share_without_authors"]) - 1, 1.2)
+    authorships = []
+    author_pool = max(1000, n // 2)
+    for j in range(k):
+        a = base[j % len(base)]
+        if j >= len(base):  # a new author on a copy of one of the template's authorship objects
+            a = copy.deepcopy(a)
+            au = a.get("author") or {}
+            pick = int(rng.integers(0, author_pool))
+            if au.get("id"):
+                au["id"] = f"https://openalex.org/A{9_000_000_000 + pick}"
+            if au.get("orcid"):
+                au["orcid"] = f"https://orcid.org/0009-{pick // 10**8 % 10000:04d}-{pick // 10**4 % 10000:04d}-{pick % 10000:04d}"
+        else:
+            a = dict(a)
+        a["author_position"] = "first" if j == 0 else ("last" if j == k - 1 else "middle")
+        if rng.random() >= T["authorships_with_institution"]:
+            a.update(institutions=[], countries=[], affiliations=[], raw_affiliation_strings=[])
+        authorships.append(a)
+    w["authorships"] = authorships
+    kept = {(a.get("author") or {}).get("id") for a in authorships}
+    w["corresponding_author_ids"] = [x for x in w.get("corresponding_author_ids") or [] if x in kept]
+    insts = {inst.get("id") for a in authorships for inst in a.get("institutions") or []}
+    w["institutions_distinct_count"] = len(insts)
+    w["countries_distinct_count"] = len({c for a in authorships for c in a.get("countries") or []})
+    w["corresponding_institution_ids"] = [x for x in w.get("corresponding_institution_ids") or [] if x in insts]
+    refs = rng.integers(0, n, _nb(rng, T["references_per_work"], 0.6))
+    w["referenced_works"] = [f"https://openalex.org/W{id_offset + (int(r) if r != i else (int(r) + 1) % n)}" for r in refs]
+    w["referenced_works_count"] = len(w["referenced_works"])
+    if w.get("abstract_inverted_index") and rng.random() >= abstract_keep:
+        w["abstract_inverted_index"] = None
+    locs = w.get("locations") or []
+    if locs:
+        w["locations"] = locs[: 1 + (len(locs) > 1 and rng.random() < T["locations_extra_share"])]
+        w["locations_count"] = len(w["locations"])
+    if w.get("concepts"):
+        w["concepts"] = w["concepts"][: max(1, _nb(rng, T["concepts_per_work"], 4.0))]
+    if w.get("topics"):
+        w["topics"] = w["topics"][: 1 + (rng.random() < T["topics_extra_share"]) * 2]
+    if rng.random() >= T["share_open_access"]:
+        w["best_oa_location"] = None
+    if w.get("mesh") and rng.random() >= T["share_with_mesh"]:
+        w["mesh"] = []
+    cby = w.get("counts_by_year") or []
+    w["counts_by_year"] = cby[: _nb(rng, T["counts_by_year_per_work"], 0.8)]
+    w["cited_by_count"] = sum(int(c.get("cited_by_count") or 0) for c in w["counts_by_year"])
+    return w
+
+
+MIXES = ("heavy", "typical")
+
+
 def layout(n: int, dates: int, per_part: int) -> list[tuple[str, int, int, int]]:
     """(updated_date, part number, first work, works in part) for every part, in order."""
     dates = max(1, min(dates, n))
@@ -182,9 +269,12 @@ def layout(n: int, dates: int, per_part: int) -> list[tuple[str, int, int, int]]
 
 
 def _write_part(args) -> tuple[str, int, int, int]:
-    out, day, part, first, count, n, seed, id_offset, level = args
-    templates = [Template(w) for w in load_bases()]
-    rng = np.random.default_rng([seed, first])
+    out, day, part, first, count, n, seed, id_offset, level, mix = args
+    bases = load_bases()
+    templates = [Template(w) for w in bases]
+    rng = np.random.default_rng([seed, first] if mix == "heavy" else [seed, first, 1])
+    with_abstract = sum(1 for w in bases if w.get("abstract_inverted_index")) / len(bases)
+    abstract_keep = min(1.0, TYPICAL["share_with_abstract"] / with_abstract)
     picks = rng.integers(0, len(templates), count)
     folder = Path(out) / "data" / "works" / f"updated_date={day}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -196,7 +286,10 @@ def _write_part(args) -> tuple[str, int, int, int]:
             i = first + j
             t = templates[int(b)]
             upd = f"{day}T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.{i % 1000000:06d}"
-            line = t.render(work_values(t, i, n, rng, upd, id_offset)) + "\n"
+            line = t.render(work_values(t, i, n, rng, upd, id_offset))
+            if mix == "typical":
+                line = orjson.dumps(typical_work(orjson.loads(line), i, n, rng, id_offset, abstract_keep)).decode()
+            line += "\n"
             buf.append(line)
             if len(buf) >= 2000:
                 data = "".join(buf).encode()
@@ -210,10 +303,15 @@ def _write_part(args) -> tuple[str, int, int, int]:
 
 
 def generate(n: int, out: str | Path, *, seed: int = 1, dates: int = 4, per_part: int = 50_000,
-             jobs: int = 1, id_offset: int = WORK_ID_OFFSET, level: int = 6) -> dict:
-    """Write the snapshot of ``n`` works under ``out`` (out/data/works/...); returns what was written."""
+             jobs: int = 1, id_offset: int = WORK_ID_OFFSET, level: int = 6, mix: str = "heavy") -> dict:
+    """Write the snapshot of ``n`` works under ``out`` (out/data/works/...); returns what was written.
+
+    ``mix``: "heavy" (every work a real highly cited work, as it is) or "typical" (trimmed to the TYPICAL
+    averages)."""
+    if mix not in MIXES:
+        raise ValueError(f"mix must be one of {MIXES}, not {mix!r}")
     out = Path(out)
-    tasks = [(str(out), day, part, first, count, n, seed, id_offset, level)
+    tasks = [(str(out), day, part, first, count, n, seed, id_offset, level, mix)
              for day, part, first, count in layout(n, dates, per_part)]
     if jobs > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(jobs) as ex:
@@ -225,7 +323,7 @@ def generate(n: int, out: str | Path, *, seed: int = 1, dates: int = 4, per_part
     manifest = {"entries": entries, "meta": {"content_length": sum(e["meta"]["content_length"] for e in entries),
                                              "record_count": sum(e["meta"]["record_count"] for e in entries)}}
     (out / "data" / "works" / "manifest").write_text(json.dumps(manifest, indent=2))
-    return {"works": n, "parts": len(results), "gz_bytes": sum(r[2] for r in results),
+    return {"works": n, "mix": mix, "parts": len(results), "gz_bytes": sum(r[2] for r in results),
             "json_bytes": sum(r[3] for r in results)}
 
 
@@ -238,9 +336,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-part", type=int, default=50_000)
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--level", type=int, default=6, help="gzip level (6, gzip's default)")
+    p.add_argument("--mix", choices=MIXES, default="heavy",
+                   help="heavy: the real highly cited works as they are; typical: trimmed to OpenAlex averages")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
-    info = generate(a.works, a.out, seed=a.seed, dates=a.dates, per_part=a.per_part, jobs=a.jobs, level=a.level)
+    info = generate(a.works, a.out, seed=a.seed, dates=a.dates, per_part=a.per_part, jobs=a.jobs, level=a.level,
+                    mix=a.mix)
     info["seconds"] = round(time.perf_counter() - t0, 1)
     json.dump(info, sys.stdout)
     print()
