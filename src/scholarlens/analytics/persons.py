@@ -18,6 +18,10 @@ Writes:
   replaced by the person id, one row per person and work. Every author-level analytic reads this table, so a
   profile is a person's, not a source record's.
 
+Only the name blocks that hold two or more firm groups (or a correction) go through the engine: a block whose
+mentions all carry one source id (or ORCID) is one person whatever the scorer says, so it is settled here without
+preparing its texts. On stores where most names are unambiguous that is most of the work saved.
+
 A person's id is the author id that anchors it (its ORCID-bearing or source id with the most mentions), so
 profile addresses stay the same across rebuilds; a second person holding mentions of the same author id
 (after a "not my paper" split) gets the engine's derived id instead.
@@ -29,8 +33,9 @@ from collections import Counter, defaultdict
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
-from ..identity.cluster import Mention, disambiguate
+from ..identity.cluster import Mention, _UnionFind, blocks, cluster_id_for, disambiguate
 from ..identity.corrections import plan_corrections
 
 SEP = "\t"  # mention id = work_id TAB author_id: neither ever holds a tab
@@ -41,23 +46,51 @@ def mention_id(work_id: str, author_id: str) -> str:
     return f"{work_id}{SEP}{author_id}"
 
 
-def load_mentions(con: duckdb.DuckDBPyConnection) -> list[Mention]:
-    rows = con.execute(
-        """
-        WITH names AS (
-            SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
-            FROM authorships JOIN authors au USING (author_id) GROUP BY work_id),
-        orgs AS (
-            SELECT ai.work_id, ai.author_id, string_agg(DISTINCT i.name, '; ') AS org
-            FROM authorship_institutions ai JOIN institutions i USING (institution_id) GROUP BY ALL)
-        SELECT a.work_id, a.author_id, coalesce(a.raw_name, au.name), au.orcid,
-               coalesce(a.raw_affiliation, orgs.org), w.venue, w.year, w.title, w.abstract, names.names,
-               EXISTS (SELECT 1 FROM author_claims c WHERE c.author_id = a.author_id AND c.work_id = a.work_id)
-        FROM authorships a JOIN authors au USING (author_id) JOIN works w USING (work_id)
-        LEFT JOIN names USING (work_id) LEFT JOIN orgs ON orgs.work_id = a.work_id AND orgs.author_id = a.author_id
-        ORDER BY a.work_id, a.author_id
-        """
-    ).fetchall()
+# Each mention's firm group before any scoring (its source author id, or itself: a bare name no source listed
+# under an author) and what blocking reads, as a temporary table.
+_MENTION_NODES_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _mention_nodes AS
+SELECT a.work_id, a.author_id,
+       coalesce(a.raw_name, au.name, substr(a.author_id, strpos(a.author_id, ':') + 1)) AS name, au.orcid,
+       CASE WHEN a.author_id NOT LIKE 'name:%' OR c.work_id IS NOT NULL THEN a.author_id
+            ELSE a.work_id || '{SEP}' || a.author_id END AS node
+FROM authorships a JOIN authors au USING (author_id) JOIN works w USING (work_id)
+LEFT JOIN (SELECT DISTINCT work_id, author_id FROM author_claims) c
+       ON c.work_id = a.work_id AND c.author_id = a.author_id
+"""
+
+
+def load_mentions(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None) -> list[Mention]:
+    """The store's mentions with everything the engine reads; with ``nodes``, only the mentions of those firm
+    groups (see _MENTION_NODES_SQL)."""
+    only = ""
+    if nodes is not None:
+        con.register("_engine_nodes", pd.DataFrame({"node": sorted(nodes)}, dtype=object))
+        con.execute(_MENTION_NODES_SQL)
+        only = ("WHERE (a.work_id, a.author_id) IN (SELECT work_id, author_id FROM _mention_nodes "
+                "WHERE node IN (SELECT node FROM _engine_nodes))")
+    try:
+        rows = con.execute(
+            f"""
+            WITH names AS (
+                SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
+                FROM authorships JOIN authors au USING (author_id) GROUP BY work_id),
+            orgs AS (
+                SELECT ai.work_id, ai.author_id, string_agg(DISTINCT i.name, '; ') AS org
+                FROM authorship_institutions ai JOIN institutions i USING (institution_id) GROUP BY ALL)
+            SELECT a.work_id, a.author_id, coalesce(a.raw_name, au.name), au.orcid,
+                   coalesce(a.raw_affiliation, orgs.org), w.venue, w.year, w.title, w.abstract, names.names,
+                   EXISTS (SELECT 1 FROM author_claims c WHERE c.author_id = a.author_id AND c.work_id = a.work_id)
+            FROM authorships a JOIN authors au USING (author_id) JOIN works w USING (work_id)
+            LEFT JOIN names USING (work_id) LEFT JOIN orgs ON orgs.work_id = a.work_id AND orgs.author_id = a.author_id
+            {only}
+            ORDER BY a.work_id, a.author_id
+            """
+        ).fetchall()
+    finally:
+        if nodes is not None:
+            con.unregister("_engine_nodes")
+            con.execute("DROP TABLE IF EXISTS _mention_nodes")
     mentions = []
     for work_id, author_id, name, orcid, org, venue, year, title, abstract, names, claimed in rows:
         scheme, _, value = author_id.partition(":")
@@ -67,7 +100,7 @@ def load_mentions(con: duckdb.DuckDBPyConnection) -> list[Mention]:
         elif claimed:  # a source listed this work under this named author
             ids["claimed"] = author_id
         if orcid:
-            ids["orcid"] = orcid.rsplit("/", 1)[-1]
+            ids["orcid"] = _orcid(orcid)
         coauthors = tuple(n for n in (names or []) if n and n != name)
         mentions.append(Mention(
             mention_id=mention_id(work_id, author_id), name=name or value, coauthors=coauthors, organisation=org,
@@ -76,13 +109,74 @@ def load_mentions(con: duckdb.DuckDBPyConnection) -> list[Mention]:
     return mentions
 
 
+def _orcid(value: str) -> str:
+    return value.rsplit("/", 1)[-1]
+
+
+class _MentionsOfAuthor:
+    """author id -> its mention ids, read from the store when a correction asks (corrections name few authors;
+    a dict of every author's mentions would hold the whole store)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con, self.cache = con, {}
+
+    def get(self, author_id: str, default=None):
+        if author_id not in self.cache:
+            works = self.con.execute("SELECT a.work_id FROM authorships a JOIN authors USING (author_id) "
+                                     "JOIN works USING (work_id) WHERE a.author_id = ? ORDER BY 1", [author_id]).fetchall()
+            self.cache[author_id] = [mention_id(w, author_id) for (w,) in works]
+        return self.cache[author_id] or default
+
+
+def _settled_blocks(con: duckdb.DuckDBPyConnection, constrained: set[str]):
+    """Split the store's mentions by name block (the engine's own blocks()) into those the engine must score and
+    those it need not: a block of one firm group, no correction about it, is one person.
+
+    Returns (nodes of the blocks to score, list of settled blocks, each the list of (work_id, author_id, name,
+    orcid) of its mentions)."""
+    con.execute(_MENTION_NODES_SQL)
+    rows = con.execute("SELECT DISTINCT node, name, orcid FROM _mention_nodes ORDER BY node, name").fetchall()
+    light = [Mention(mention_id=str(i), name=name) for i, (_, name, _) in enumerate(rows)]
+    uf = _UnionFind(len(rows))
+    first_of: dict[tuple[str, str], int] = {}
+    for i, (node, _, orcid) in enumerate(rows):
+        for key in (("node", node), ("orcid", _orcid(orcid)) if orcid else None):
+            if key is not None:
+                uf.union(first_of.setdefault(key, i), i)
+    to_score: set[str] = set()
+    settled_nodes: list[str] = []
+    block_of: dict[str, int] = {}
+    for block in blocks(light, uf):
+        nodes = {rows[r][0] for r in block}
+        if len({uf.find(r) for r in block}) > 1 or nodes & constrained:
+            to_score |= nodes
+        else:
+            for node in nodes:
+                block_of[node] = len(settled_nodes)
+            settled_nodes.append(min(nodes))
+    settled: list[list[tuple]] = [[] for _ in settled_nodes]
+    if block_of:
+        con.register("_settled", pd.DataFrame({"node": list(block_of), "block": list(block_of.values())}))
+        try:
+            for work_id, author_id, name, orcid, block in con.execute(
+                    "SELECT m.work_id, m.author_id, m.name, m.orcid, s.block FROM _mention_nodes m "
+                    "JOIN _settled s USING (node)").fetchall():
+                settled[block].append((work_id, author_id, name, _orcid(orcid) if orcid else None))
+        finally:
+            con.unregister("_settled")
+    con.execute("DROP TABLE IF EXISTS _mention_nodes")
+    return to_score, settled
+
+
 def compute_persons(con: duckdb.DuckDBPyConnection) -> int:
-    mentions = load_mentions(con)
-    by_author: dict[str, list[str]] = defaultdict(list)
-    for m in mentions:
-        by_author[m.mention_id.split(SEP, 1)[1]].append(m.mention_id)
-    plan = plan_corrections(con, by_author)
-    mentions += plan.extra_mentions(con)
+    plan = plan_corrections(con, _MentionsOfAuthor(con))
+    extra = plan.extra_mentions(con)
+    claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
+    constrained = {_node_of(mid, claimed) for pair in plan.must_link + plan.cannot_link for mid in pair}
+    constrained |= {_node_of(mid, claimed) for _, mid in plan.touched}
+    constrained |= {_node_of(m.mention_id, claimed) for m in extra}
+    to_score, settled = _settled_blocks(con, constrained)
+    mentions = (load_mentions(con, to_score) if to_score else []) + extra
     assigned = disambiguate(mentions, must_link=plan.must_link, cannot_link=plan.cannot_link)
 
     members: dict[str, list[str]] = defaultdict(list)
@@ -90,6 +184,12 @@ def compute_persons(con: duckdb.DuckDBPyConnection) -> int:
         members[cid].append(mid)
     names = {m.mention_id: m.name for m in mentions}
     orcids = {m.mention_id: m.source_ids.get("orcid") for m in mentions}
+    for block in settled:  # one person each, named as the engine would name the cluster
+        mids = [mention_id(w, a) for w, a, _, _ in block]
+        members[cluster_id_for(mids)] = mids
+        for mid, (_, _, name, orcid) in zip(mids, block):
+            names[mid], orcids[mid] = name, orcid
+    del settled
     person_of_cluster = _person_ids(members, _previous_person_ids(con))
     active = {cid for cid, _, _, _, is_active in plan.corrections if is_active}
     corrections_of: dict[str, set[int]] = defaultdict(set)  # person id -> ids of corrections about them
@@ -114,8 +214,12 @@ def compute_persons(con: duckdb.DuckDBPyConnection) -> int:
         about = corrections_of.get(pid, set())
         person_rows.append((pid, name[0][0] if name else pid, orcid, _anchor(mids), authors,
                             len(mids), bool(about & active), sorted(about)))
-    person_frame = pd.DataFrame(person_rows, columns=["person_id", "name", "orcid", "anchor_author_id", "author_ids",
-                                                      "mentions", "curated", "correction_ids"])
+    # Typed columns: a list column whose first rows are all empty would otherwise be read as a list of NULL
+    columns = list(zip(*person_rows)) if person_rows else [[] for _ in range(8)]
+    person_frame = pa.table(
+        [pa.array(c, type=t) for c, t in zip(columns, (pa.string(), pa.string(), pa.string(), pa.string(),
+                                                      pa.list_(pa.string()), pa.int64(), pa.bool_(), pa.list_(pa.int32())))],
+        names=["person_id", "name", "orcid", "anchor_author_id", "author_ids", "mentions", "curated", "correction_ids"])
     con.register("_pm", mention_frame)
     con.register("_persons", person_frame)
     try:
@@ -137,6 +241,11 @@ def compute_persons(con: duckdb.DuckDBPyConnection) -> int:
            GROUP BY pm.work_id, pm.person_id"""
     )
     return len(person_frame)
+
+
+def _node_of(mid: str, claimed: set[tuple[str, str]]) -> str:
+    work_id, author_id = mid.split(SEP, 1)
+    return author_id if not author_id.startswith("name:") or (work_id, author_id) in claimed else mid
 
 
 def _anchor(mids: list[str]) -> str:
