@@ -109,6 +109,18 @@ def test_errors_are_not_cached(tmp_path):
     assert len(server.seen) == 2
 
 
+def test_a_200_that_is_not_json_is_not_replayed_from_the_cache(tmp_path):
+    """A service that answers 200 with a broken body (a proxy's HTML page, a cut-off transfer): the caller gets
+    an error, and the rerun asks again instead of replaying the broken answer from disk forever."""
+    with LocalServer(scripted(Answer(200, "<html>gateway</html>"), Answer(200, {"n": 1}))) as server:
+        with pytest.raises(HttpError, match="not JSON"):
+            HttpClient(server.url, cache_dir=tmp_path).get_json("/w")
+        rerun = HttpClient(server.url, cache_dir=tmp_path)
+        assert rerun.get_json("/w") == {"n": 1}
+        assert HttpClient(server.url, cache_dir=tmp_path).get_json("/w") == {"n": 1}  # the good answer is kept
+    assert len(server.seen) == 2
+
+
 def test_concurrency_limit_holds_across_threads():
     with LocalServer(scripted(Answer(200, {"ok": 1}, delay=0.15))) as server:
         client = HttpClient(server.url, max_concurrency=2)

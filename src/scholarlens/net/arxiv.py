@@ -30,6 +30,7 @@ def _info(response: CachedResponse) -> FeedInfo:
     try:
         return feed_info(response.text.encode("utf-8"))
     except FeedError as exc:
+        response.forget()  # a rerun asks again rather than replaying it
         raise HttpError(f"{response.url}: answer is not an Atom feed ({exc})", status=response.status,
                         url=response.url, body=response.text[:500]) from None
 

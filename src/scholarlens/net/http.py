@@ -106,6 +106,9 @@ class ResponseCache:
         except (json.JSONDecodeError, UnicodeDecodeError):  # a damaged entry is a miss, not a failure
             return None
 
+    def forget(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
     def put(self, key: str, entry: dict) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -123,11 +126,20 @@ class CachedResponse:
     text: str
     headers: Mapping[str, str]
     from_cache: bool = False
+    # drops this answer from the cache; set when it was cached
+    _forget: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+
+    def forget(self) -> None:
+        """Drop this answer from the on-disk cache: a caller that finds a 200 unusable (not JSON, not Atom, a
+        truncated body) calls it, so that a rerun asks the service again instead of replaying the bad answer."""
+        if self._forget is not None:
+            self._forget()
 
     def json(self) -> Any:
         try:
             return json.loads(self.text)
         except json.JSONDecodeError as exc:
+            self.forget()
             raise HttpError(f"{self.url}: answer is not JSON ({exc})", status=self.status, url=self.url) from None
 
 
@@ -203,7 +215,8 @@ class HttpClient:
             if entry is not None:
                 with self._stats_lock:
                     self.stats.cache_hits += 1
-                return CachedResponse(entry["status"], entry["url"], entry["text"], entry.get("headers", {}), True)
+                return CachedResponse(entry["status"], entry["url"], entry["text"], entry.get("headers", {}), True,
+                                      lambda: self.cache.forget(key))
         response = self._send_with_retries(request, url)
         answer = CachedResponse(
             response.status_code, url, response.text,
@@ -211,6 +224,7 @@ class HttpClient:
         )
         if key is not None:
             self.cache.put(key, {"status": answer.status, "url": url, "text": answer.text, "headers": dict(answer.headers)})
+            answer._forget = lambda: self.cache.forget(key)
         return answer
 
     def close(self) -> None:
