@@ -40,6 +40,9 @@ from ..identity.corrections import plan_corrections
 
 SEP = "\t"  # mention id = work_id TAB author_id: neither ever holds a tab
 ID_SCHEMES_BY_STRENGTH = ("orcid", "openalex", "s2author", "dblp")
+# Mentions the engine scores at a time (whole name blocks; document frequencies are over the chunk). Bounds the
+# step's memory at ~1 GB whatever the store's size; a store below it is scored in one go.
+CHUNK_MENTIONS = 250_000
 
 
 def mention_id(work_id: str, author_id: str) -> str:
@@ -128,62 +131,86 @@ class _MentionsOfAuthor:
         return self.cache[author_id] or default
 
 
-def _settled_blocks(con: duckdb.DuckDBPyConnection, constrained: set[str]):
-    """Split the store's mentions by name block (the engine's own blocks()) into those the engine must score and
-    those it need not: a block of one firm group, no correction about it, is one person.
+def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, str]], extra: list[Mention],
+                  chunk_mentions: int):
+    """Group the store's mentions by name block (the engine's own blocks(), with the corrections' must-links) and
+    sort the blocks into those the engine need not score (one firm group, no correction about it: one person)
+    and chunks of whole blocks for the engine, about ``chunk_mentions`` mentions each.
 
-    Returns (nodes of the blocks to score, list of settled blocks, each the list of (work_id, author_id, name,
-    orcid) of its mentions)."""
+    Returns (chunks: a list of sets of firm-group nodes, settled: a list of blocks, each the list of
+    (work_id, author_id, name, orcid) of its mentions)."""
+    constrained = {_node_of(mid, claimed) for pair in plan.must_link + plan.cannot_link for mid in pair}
+    constrained |= {_node_of(mid, claimed) for _, mid in plan.touched}
+    constrained |= {_node_of(m.mention_id, claimed) for m in extra}
     con.execute(_MENTION_NODES_SQL)
-    rows = con.execute("SELECT DISTINCT node, name, orcid FROM _mention_nodes ORDER BY node, name").fetchall()
-    light = [Mention(mention_id=str(i), name=name) for i, (_, name, _) in enumerate(rows)]
+    rows = con.execute("SELECT node, name, orcid, count(*) FROM _mention_nodes GROUP BY ALL ORDER BY node, name").fetchall()
+    known = {node for node, _, _, _ in rows}
+    for m in extra:  # "this is mine" for an author with no other mention here
+        node = _node_of(m.mention_id, claimed)
+        if node not in known:
+            rows.append((node, m.name, None, 1))
+            known.add(node)
+    light = [Mention(mention_id=str(i), name=name) for i, (_, name, _, _) in enumerate(rows)]
     uf = _UnionFind(len(rows))
     first_of: dict[tuple[str, str], int] = {}
-    for i, (node, _, orcid) in enumerate(rows):
+    for i, (node, _, orcid, _) in enumerate(rows):
         for key in (("node", node), ("orcid", _orcid(orcid)) if orcid else None):
             if key is not None:
                 uf.union(first_of.setdefault(key, i), i)
-    to_score: set[str] = set()
-    settled_nodes: list[str] = []
-    block_of: dict[str, int] = {}
+    for pair in plan.must_link:  # a correction joins blocks: they must go to the engine together
+        ends = [first_of.get(("node", _node_of(mid, claimed))) for mid in pair]
+        if None not in ends:
+            uf.union(*ends)
+    chunks: list[set[str]] = []
+    size = chunk_mentions  # start a new chunk at the first block
+    settled_nodes: dict[str, int] = {}
+    n_settled = 0
     for block in blocks(light, uf):
         nodes = {rows[r][0] for r in block}
-        if len({uf.find(r) for r in block}) > 1 or nodes & constrained:
-            to_score |= nodes
-        else:
-            for node in nodes:
-                block_of[node] = len(settled_nodes)
-            settled_nodes.append(min(nodes))
-    settled: list[list[tuple]] = [[] for _ in settled_nodes]
-    if block_of:
-        con.register("_settled", pd.DataFrame({"node": list(block_of), "block": list(block_of.values())}))
+        if len({uf.find(r) for r in block}) == 1 and not nodes & constrained:
+            settled_nodes.update((node, n_settled) for node in nodes)
+            n_settled += 1
+            continue
+        if size >= chunk_mentions:
+            chunks.append(set())
+            size = 0
+        chunks[-1] |= nodes
+        size += sum(rows[r][3] for r in block)
+    settled: list[list[tuple]] = [[] for _ in range(n_settled)]
+    if settled_nodes:
+        con.register("_settled", pd.DataFrame({"node": list(settled_nodes), "block": list(settled_nodes.values())}))
         try:
             for work_id, author_id, name, orcid, block in con.execute(
                     "SELECT m.work_id, m.author_id, m.name, m.orcid, s.block FROM _mention_nodes m "
-                    "JOIN _settled s USING (node)").fetchall():
+                    "JOIN _settled s USING (node) ORDER BY m.work_id, m.author_id").fetchall():
                 settled[block].append((work_id, author_id, name, _orcid(orcid) if orcid else None))
         finally:
             con.unregister("_settled")
     con.execute("DROP TABLE IF EXISTS _mention_nodes")
-    return to_score, settled
+    return chunks, settled
 
 
-def compute_persons(con: duckdb.DuckDBPyConnection) -> int:
+def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None) -> int:
     plan = plan_corrections(con, _MentionsOfAuthor(con))
     extra = plan.extra_mentions(con)
     claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
-    constrained = {_node_of(mid, claimed) for pair in plan.must_link + plan.cannot_link for mid in pair}
-    constrained |= {_node_of(mid, claimed) for _, mid in plan.touched}
-    constrained |= {_node_of(m.mention_id, claimed) for m in extra}
-    to_score, settled = _settled_blocks(con, constrained)
-    mentions = (load_mentions(con, to_score) if to_score else []) + extra
-    assigned = disambiguate(mentions, must_link=plan.must_link, cannot_link=plan.cannot_link)
+    chunks, settled = _split_blocks(con, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS)
+    assigned: dict[str, str] = {}
+    names: dict[str, str] = {}
+    orcids: dict[str, str | None] = {}
+    for nodes in chunks:  # whole blocks at a time: memory bounded by the chunk, not the store
+        mentions = load_mentions(con, nodes) + [m for m in extra if _node_of(m.mention_id, claimed) in nodes]
+        ids = {m.mention_id for m in mentions}
+        must = [p for p in plan.must_link if p[0] in ids or p[1] in ids]
+        cannot = [p for p in plan.cannot_link if p[0] in ids and p[1] in ids]
+        assigned.update(disambiguate(mentions, must_link=must, cannot_link=cannot))
+        names.update((m.mention_id, m.name) for m in mentions)
+        orcids.update((m.mention_id, m.source_ids.get("orcid")) for m in mentions)
+        del mentions
 
     members: dict[str, list[str]] = defaultdict(list)
     for mid, cid in assigned.items():
         members[cid].append(mid)
-    names = {m.mention_id: m.name for m in mentions}
-    orcids = {m.mention_id: m.source_ids.get("orcid") for m in mentions}
     for block in settled:  # one person each, named as the engine would name the cluster
         mids = [mention_id(w, a) for w, a, _, _ in block]
         members[cluster_id_for(mids)] = mids
