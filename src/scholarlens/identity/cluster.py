@@ -19,13 +19,17 @@
 3. Pair scores. For each compared pair of nodes (a node is a mention, a must-link group, or a cluster of an
    earlier round, its evidence pooled: co-authors, organisations and venues as sets, texts as centroids, years as
    a range), features (``FEATURES``): name compatibility, shared co-authors (full names; initials apart),
+   co-authors of co-authors (``co_hop``: other mentions of the block that share a co-author with each node),
    organisation and venue similarity, the gap between the year ranges, similarity of titles, keywords and
    abstracts (TF-IDF cosine with document frequencies over the mentions given, and the cosine of the static
    word-piece embedding shipped with ``scholarlens.embed``), flags for what is missing, the nodes' sizes, and
-   four features of the whole block that say how ambiguous the name looks (its size, how often its mentions
-   share co-authors or venues, how alike their texts are). A logistic regression turns them into the
-   probability that the two nodes are one person. Weights and thresholds ship in ``pair_scorer.json`` (fitted
-   by ``train.py`` with cross-validation over names; nothing trains at run time).
+   six features of the whole block that say how ambiguous the name looks (its size, how often its mentions
+   share co-authors or venues, how alike their texts are, how many separate groups "shares a co-author or an
+   organisation" leaves, whether the surname is one of the most common East Asian ones). A scorer turns them
+   into the probability that the two nodes are one person: gradient-boosted trees with monotone constraints
+   (``TreeScorer``, plain arrays, numpy only) in the shipped model, or a logistic regression (``PairScorer``).
+   Scorers and thresholds ship in ``pair_scorer.json`` (fitted by ``train.py`` with cross-validation over
+   names; nothing trains at run time).
 4. Clustering, in rounds. Round 0 scores mention pairs; average-linkage agglomerative clustering merges the two
    nodes with the highest mean pair probability while that mean is at least the round's threshold. Each later
    round pools the evidence of the clusters it starts from, scores cluster pairs with the second scorer and
@@ -53,10 +57,12 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from .names import ParsedName, block_key, coauthor_keys, compatibility, normalise, parse_name, swapped_key
+from .names import (
+    ParsedName, block_key, coauthor_keys, common_surname, compatibility, normalise, parse_name, swapped_key,
+)
 
 __all__ = [
-    "Mention", "FEATURES", "PairScorer", "Model", "load_model", "disambiguate", "cluster_id_for", "blocks",
+    "Mention", "FEATURES", "PairScorer", "TreeScorer", "Model", "load_model", "disambiguate", "cluster_id_for", "blocks",
     "prepare", "profiles", "pair_features", "cluster_blocks", "block_stats", "simple_union", "write_clusters_jsonl",
     "disambiguate_path", "ClusterRows",
 ]
@@ -66,6 +72,13 @@ DENSE_MAX = 400  # blocks up to this size compare every pair (the largest AMiner
 MAX_POSTING = 100  # in larger blocks, a co-author or organisation shared by more mentions proposes no pairs
 KNN = 10  # in larger blocks, each mention's nearest mentions by text become candidates
 NEGLIGIBLE = 0.02  # pair probabilities below this count as 0 in the linkage
+SIZE_PIVOT = 20  # blocks larger than this may merge down to a lower threshold (a scorer's size_slope)
+
+
+def block_threshold(threshold: float, size_slope: float, n: int) -> float:
+    """The merge threshold of a block of n mentions: lower in large blocks when size_slope > 0 (their persons'
+    papers are spread over more nodes, so the mean pair probability between two parts of a person runs lower)."""
+    return threshold - size_slope * max(0.0, math.log(max(n, 1) / SIZE_PIVOT)) if size_slope else threshold
 
 
 @dataclass(eq=False)
@@ -231,6 +244,7 @@ class Profiles:
     has_abstract: np.ndarray
     keywords: sp.csr_matrix
     embedding: np.ndarray
+    hop: sp.csr_matrix | None = None  # binary: node x mention of its block outside it sharing a co-author with it
 
 
 def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -239,7 +253,27 @@ def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return matrix
 
 
-def profiles(prep: Prepared, groups: list[list[int]]) -> Profiles:
+def hop_links(member: sp.csr_matrix, block_coauthors: sp.csr_matrix) -> sp.csr_matrix:
+    """Node x mention, 1 where the mention (of the node's block, outside the node) shares a co-author with the
+    node. ``member`` is node x mention membership; ``block_coauthors`` the co-authors split by block
+    (``block_coauthors``)."""
+    pooled = _binary(member @ block_coauthors)
+    reach = _binary(pooled @ block_coauthors.T)
+    inside = reach.multiply(member)
+    out = sp.csr_matrix(reach - inside)
+    out.eliminate_zeros()
+    return out
+
+
+def block_coauthors(prep: Prepared, block_rows: Sequence[Sequence[int]]) -> sp.csr_matrix:
+    """The co-author matrix with one column per (block, co-author), co-authors of more than MAX_POSTING
+    mentions of a block left out: what ``co_hop`` walks on."""
+    return _block_columns(prep, block_rows, prep.coauthors, MAX_POSTING)
+
+
+def profiles(prep: Prepared, groups: list[list[int]], block_coauthors: sp.csr_matrix | None = None) -> Profiles:
+    """The nodes' pooled evidence; with ``block_coauthors`` (see ``block_coauthors``) also their ``hop``
+    links, which the ``co_hop`` feature needs (without it, co_hop is 0)."""
     k = len(groups)
     lengths = np.array([len(g) for g in groups])
     member = sp.csr_matrix((np.ones(int(lengths.sum()), dtype=np.float32),
@@ -278,6 +312,7 @@ def profiles(prep: Prepared, groups: list[list[int]]) -> Profiles:
         has_abstract=np.asarray(member @ prep.has_abstract.astype(np.float32)).ravel() > 0,
         keywords=pooled(prep.keywords),
         embedding=embedding,
+        hop=hop_links(member, block_coauthors) if block_coauthors is not None else None,
     )
 
 
@@ -300,17 +335,46 @@ FEATURES = (
     "kw_cos",
     "emb_cos",
     "size_min", "size_max",  # log of the smaller and of the larger node's size
+    # co-author of co-author: log(1 + mentions of the block outside both nodes that share a co-author with each)
+    "co_hop",
     # the block (all mentions of the name), the same for all its pairs: how ambiguous the name looks
     "block_log_n",  # log(mentions)
     "block_co",  # log(1 + mean shared co-authors per pair of mentions)
     "block_venue",  # share of mention pairs at the same venue
     "block_emb",  # mean text-embedding cosine over mention pairs
+    "block_parts",  # connected components of "shares a co-author or an organisation string" / mentions
+    "block_common",  # the surname is one of the most common East Asian surnames (names.common_surname)
 )
-BLOCK_FEATURES = ("block_log_n", "block_co", "block_venue", "block_emb")
+BLOCK_FEATURES = ("block_log_n", "block_co", "block_venue", "block_emb", "block_parts", "block_common")
+# the features of the logistic engine before co_hop, block_parts and block_common (the "previous engine" design)
+FEATURES_V1 = tuple(f for f in FEATURES if f not in ("co_hop", "block_parts", "block_common"))
+
+
+def _block_columns(prep: Prepared, block_rows: Sequence[Sequence[int]], matrix: sp.csr_matrix,
+                   max_posting: int | None = None) -> sp.csr_matrix:
+    """``matrix`` (mentions x terms, binary) with each term split by block: a column per (block, term), so that
+    products never reach across blocks. Rows outside the given blocks are empty; with ``max_posting``, a
+    (block, term) held by more mentions is dropped."""
+    block_of = np.full(len(prep.mentions), -1, dtype=np.int64)
+    for b, rows in enumerate(block_rows):
+        block_of[np.asarray(rows, dtype=np.int64)] = b
+    coo = sp.coo_matrix(matrix)
+    keep = block_of[coo.row] >= 0
+    rows, cols = coo.row[keep], block_of[coo.row[keep]] * matrix.shape[1] + coo.col[keep]
+    uniq, inverse = np.unique(cols, return_inverse=True)
+    out = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, inverse)),
+                        shape=(matrix.shape[0], max(1, len(uniq))))
+    if max_posting is not None and out.nnz:
+        df = np.bincount(out.indices, minlength=out.shape[1])
+        out = sp.csr_matrix(out @ sp.diags((df <= max_posting).astype(np.float32)))
+        out.eliminate_zeros()
+    return out
 
 
 def block_stats(prep: Prepared, block_rows: Sequence[Sequence[int]]) -> np.ndarray:
     """BLOCK_FEATURES of each block of mentions (one row per block), from column counts: no pair is listed."""
+    from scipy.sparse.csgraph import connected_components
+
     lengths = np.array([len(r) for r in block_rows], dtype=np.int64)
     member = sp.csr_matrix((np.ones(int(lengths.sum()), dtype=np.float64),
                             (np.repeat(np.arange(len(block_rows)), lengths),
@@ -326,8 +390,15 @@ def block_stats(prep: Prepared, block_rows: Sequence[Sequence[int]]) -> np.ndarr
     total = np.asarray(member @ prep.embedding.astype(np.float64))
     own = np.asarray(member @ (prep.embedding.astype(np.float64) ** 2).sum(axis=1)).ravel()
     emb_mean = ((total * total).sum(axis=1) - own) / np.maximum(1, lengths * (lengths - 1))
+    # components of the bipartite graph mentions - (block, co-author or organisation), per block
+    links = _block_columns(prep, block_rows, sp.hstack([prep.coauthors, prep.org_ids]).tocsr())
+    graph = sp.bmat([[None, links], [links.T, None]]).tocsr()
+    _, component = connected_components(graph, directed=False)
+    parts = np.array([len(np.unique(component[np.asarray(r, dtype=np.int64)])) for r in block_rows], dtype=np.float64)
+    common = np.array([float(common_surname(prep.parsed[r[0]])) if len(r) else 0.0 for r in block_rows])
     return np.column_stack([np.log(np.maximum(lengths, 1)), np.log1p(pair_share(prep.coauthors)),
-                            pair_share(prep.venue_ids), emb_mean]).astype(np.float32)
+                            pair_share(prep.venue_ids), emb_mean, parts / np.maximum(lengths, 1),
+                            common]).astype(np.float32)
 
 
 def _rowwise_dot(matrix: sp.csr_matrix, i: np.ndarray, j: np.ndarray, chunk: int = 200_000) -> np.ndarray:
@@ -391,6 +462,7 @@ def pair_features(prof: Profiles, i: np.ndarray, j: np.ndarray, block: np.ndarra
                                       for s in range(0, len(i), 65536)])
     cols["size_min"] = np.log(np.minimum(prof.size[i], prof.size[j]))
     cols["size_max"] = np.log(np.maximum(prof.size[i], prof.size[j]))
+    cols["co_hop"] = np.log1p(_rowwise_dot(prof.hop, i, j)) if prof.hop is not None else np.zeros(len(i), np.float32)
     block = np.broadcast_to(np.asarray(block, dtype=np.float32).reshape(-1, len(BLOCK_FEATURES)),
                             (len(i), len(BLOCK_FEATURES)))
     for k, name in enumerate(BLOCK_FEATURES):
@@ -402,9 +474,18 @@ def pair_features(prof: Profiles, i: np.ndarray, j: np.ndarray, block: np.ndarra
 # The scorer
 
 
+def _columns(features: Sequence[str]) -> np.ndarray:
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        raise ValueError(f"the scorer was fitted on features this engine does not compute ({', '.join(unknown)}): "
+                         "rerun python -m scholarlens.identity.train")
+    return np.array([FEATURES.index(f) for f in features], dtype=np.int64)
+
+
 @dataclass
 class PairScorer:
-    """Logistic regression over standardised FEATURES, and the average-linkage merge threshold."""
+    """Logistic regression over standardised features (any subset of FEATURES, in its own order), and the
+    average-linkage merge threshold. ``probability`` takes rows of all FEATURES."""
 
     features: tuple[str, ...]
     mean: np.ndarray
@@ -412,42 +493,138 @@ class PairScorer:
     coef: np.ndarray
     intercept: float
     threshold: float
+    size_slope: float = 0.0  # a block of n mentions merges down to threshold - size_slope * log(n / SIZE_PIVOT)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
-        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        z = ((x[:, _columns(self.features)] - self.mean) / self.scale) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
     def to_json(self) -> dict:
-        return {"features": list(self.features), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "coef": self.coef.tolist(), "intercept": self.intercept, "threshold": self.threshold}
+        return {"kind": "logistic", "features": list(self.features), "mean": self.mean.tolist(),
+                "scale": self.scale.tolist(), "coef": self.coef.tolist(), "intercept": self.intercept,
+                "threshold": self.threshold, "size_slope": self.size_slope}
 
     @classmethod
     def from_json(cls, obj: dict) -> PairScorer:
-        if tuple(obj["features"]) != FEATURES:
-            raise ValueError("the scorer was fitted on other features: rerun python -m scholarlens.identity.train")
+        _columns(obj["features"])
         return cls(tuple(obj["features"]), np.array(obj["mean"]), np.array(obj["scale"]), np.array(obj["coef"]),
-                   float(obj["intercept"]), float(obj["threshold"]))
+                   float(obj["intercept"]), float(obj["threshold"]), float(obj.get("size_slope", 0.0)))
+
+
+@dataclass
+class TreeScorer:
+    """Gradient-boosted trees (fitted by scikit-learn's HistGradientBoostingClassifier in ``train.py``, stored as
+    plain arrays; scoring needs only numpy): the probability is the logistic of ``base`` plus one leaf value per
+    tree. Each tree is a complete binary tree of ``depth`` levels in heap order (node s has children 2s + 1 and
+    2s + 2; a shallower leaf is padded with splits that send everything left): ``feature[t, s]`` and
+    ``split[t, s]`` for its 2^depth - 1 inner nodes (a pair goes right when its value is above the split),
+    ``value[t, leaf]`` for its 2^depth leaves. Splits are float32, rounded down from the fitted float64 ones, so
+    on float32 features they decide exactly as the fitted trees; features are never NaN."""
+
+    features: tuple[str, ...]
+    feature: np.ndarray  # (trees, 2^depth - 1) int, indices into ``features``
+    split: np.ndarray  # (trees, 2^depth - 1) float32
+    value: np.ndarray  # (trees, 2^depth) float64
+    base: float
+    threshold: float
+    size_slope: float = 0.0  # as PairScorer's
+
+    @property
+    def depth(self) -> int:
+        return int(round(math.log2(self.value.shape[1])))
+
+    def raw(self, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32)[:, _columns(self.features)])
+        trees, inner = self.feature.shape
+        depth, n_features = self.depth, x.shape[1]
+        feature = self.feature.astype(np.int64).ravel()
+        split = self.split.ravel()
+        value = self.value.ravel()
+        inner_offset = np.arange(trees, dtype=np.int64) * inner
+        leaf_offset = np.arange(trees, dtype=np.int64) * (inner + 1) - inner
+        out = np.empty(len(x), dtype=np.float64)
+        for s in range(0, len(x), chunk):
+            part = x[s:s + chunk].ravel()
+            row = (np.arange(len(part) // n_features, dtype=np.int64) * n_features)[:, None]
+            node = np.zeros((len(row), trees), dtype=np.int64)
+            for _ in range(depth):
+                at = node + inner_offset
+                node = 2 * node + 1 + (part[row + feature[at]] > split[at])
+            out[s:s + chunk] = self.base + value[node + leaf_offset].sum(axis=1)
+        return out
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(self.raw(x), -30, 30)))
+
+    def to_json(self) -> dict:
+        return {"kind": "trees", "features": list(self.features), "base": self.base, "threshold": self.threshold,
+                "size_slope": self.size_slope, "feature": self.feature.tolist(),
+                "split": [[float(v) if np.isfinite(v) else None for v in row] for row in self.split.tolist()],
+                "value": self.value.tolist()}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> TreeScorer:
+        _columns(obj["features"])
+        split = np.array([[np.inf if v is None else v for v in row] for row in obj["split"]], dtype=np.float32)
+        return cls(tuple(obj["features"]), np.array(obj["feature"], dtype=np.int64), split,
+                   np.array(obj["value"], dtype=np.float64), float(obj["base"]), float(obj["threshold"]),
+                   float(obj.get("size_slope", 0.0)))
+
+
+@dataclass
+class BlendScorer:
+    """The mean of its parts' probabilities (a logistic regression and gradient-boosted trees fitted on the same
+    pairs), with its own threshold."""
+
+    parts: list
+    threshold: float
+    size_slope: float = 0.0
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f for part in self.parts for f in part.features))
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([part.probability(x) for part in self.parts], axis=0)
+
+    def to_json(self) -> dict:
+        return {"kind": "blend", "threshold": self.threshold, "size_slope": self.size_slope,
+                "parts": [part.to_json() for part in self.parts]}
+
+    @classmethod
+    def from_json(cls, obj: dict) -> BlendScorer:
+        return cls([scorer_from_json(part) for part in obj["parts"]], float(obj["threshold"]),
+                   float(obj.get("size_slope", 0.0)))
+
+
+def scorer_from_json(obj: dict):
+    kind = obj.get("kind")
+    if kind == "blend":
+        return BlendScorer.from_json(obj)
+    return TreeScorer.from_json(obj) if kind == "trees" else PairScorer.from_json(obj)
 
 
 @dataclass
 class Model:
     """One scorer per round: round r uses ``rounds[min(r, len(rounds) - 1)]``; at most ``max_rounds`` rounds."""
 
-    rounds: list[PairScorer]
+    rounds: list
     max_rounds: int = 6
     meta: dict = field(default_factory=dict)
+    description: str = "logistic per round, average linkage"
 
-    def scorer(self, round_: int) -> PairScorer:
+    def scorer(self, round_: int):
         return self.rounds[min(round_, len(self.rounds) - 1)]
 
     def to_json(self) -> dict:
-        return {"model": "logistic per round, average linkage", "max_rounds": self.max_rounds,
+        return {"model": self.description, "max_rounds": self.max_rounds,
                 "rounds": [r.to_json() for r in self.rounds], **self.meta}
 
     @classmethod
     def from_json(cls, obj: dict) -> Model:
         meta = {k: v for k, v in obj.items() if k not in ("model", "max_rounds", "rounds")}
-        return cls([PairScorer.from_json(r) for r in obj["rounds"]], int(obj["max_rounds"]), meta)
+        return cls([scorer_from_json(r) for r in obj["rounds"]], int(obj["max_rounds"]), meta,
+                   obj.get("model", "logistic per round, average linkage"))
 
 
 @lru_cache(maxsize=4)
@@ -729,6 +906,8 @@ def cluster_blocks(
     nodes_of = [list(nodes) for nodes in block_nodes]
     all_rows = [sorted(r for g in nodes for r in g) for nodes in nodes_of]
     stats = block_stats(prep, all_rows) if all_rows else np.zeros((0, len(BLOCK_FEATURES)), np.float32)
+    # co_hop's walk is only prepared when a scorer of the model reads it
+    hop = block_coauthors(prep, all_rows) if all_rows and any("co_hop" in r.features for r in model.rounds) else None
     candidates = {b: _candidate_pairs(prep, np.asarray(rows, dtype=np.int64))
                   for b, rows in enumerate(all_rows) if len(rows) > DENSE_MAX}
     orcid_of = {r: m.source_ids.get("orcid") for r, m in enumerate(prep.mentions) if m.source_ids}
@@ -746,7 +925,7 @@ def cluster_blocks(
             trace.extend((round_, b, list(nodes_of[b])) for b in active)
         for batch in _batches(active, nodes_of, all_rows, max_pairs):
             still.extend(_round(prep, batch, nodes_of, all_rows, stats, candidates, scorer, threshold,
-                                orcid_of, cannot_by_row))
+                                orcid_of, cannot_by_row, hop))
         active = still
     return nodes_of
 
@@ -765,7 +944,7 @@ def _batches(active, nodes_of, all_rows, max_pairs):
         yield batch
 
 
-def _round(prep, batch, nodes_of, all_rows, stats, candidates, scorer, threshold, orcid_of, cannot_by_row):
+def _round(prep, batch, nodes_of, all_rows, stats, candidates, scorer, threshold, orcid_of, cannot_by_row, hop=None):
     """One round over a batch of blocks; updates nodes_of in place; returns the blocks that merged."""
     groups, offsets, pair_a, pair_b, pair_block = [], [], [], [], []
     for b in batch:
@@ -789,7 +968,7 @@ def _round(prep, batch, nodes_of, all_rows, stats, candidates, scorer, threshold
         pair_a.append(a_ + offset)
         pair_b.append(b_ + offset)
         pair_block.append(np.full(len(a_), b, dtype=np.int64))
-    prof = profiles(prep, groups)
+    prof = profiles(prep, groups, hop)
     pa, pb, pblock = np.concatenate(pair_a), np.concatenate(pair_b), np.concatenate(pair_block)
     prob = scorer.probability(pair_features(prof, pa, pb, stats[pblock])) if len(pa) else np.zeros(0)
     merged = []
@@ -799,7 +978,8 @@ def _round(prep, batch, nodes_of, all_rows, stats, candidates, scorer, threshold
         p = prob[start:stop]
         la, lb = pa[start:stop] - offset, pb[start:stop] - offset
         start = stop
-        if not len(p) or p.max() < threshold:
+        t = block_threshold(threshold, getattr(scorer, "size_slope", 0.0), len(all_rows[b]))
+        if not len(p) or p.max() < t:
             continue
         nodes = nodes_of[b]
         node_cannot = set()
@@ -812,9 +992,9 @@ def _round(prep, batch, nodes_of, all_rows, stats, candidates, scorer, threshold
                             node_cannot.add((min(node_of[r], node_of[o]), max(node_of[r], node_of[o])))
         orcids = [frozenset(filter(None, (orcid_of.get(r) for r in g))) for g in nodes] if orcid_of else \
             [frozenset()] * len(nodes)
-        merges = _average_linkage(prof.names[offset:offset + len(nodes)], orcids, la, lb, p, threshold, node_cannot)
+        merges = _average_linkage(prof.names[offset:offset + len(nodes)], orcids, la, lb, p, t, node_cannot)
         if merges:
-            nodes_of[b] = [sorted(r for n in group for r in nodes[n]) for group in _apply(len(nodes), merges, threshold)]
+            nodes_of[b] = [sorted(r for n in group for r in nodes[n]) for group in _apply(len(nodes), merges, t)]
             if len(nodes_of[b]) > 1:
                 merged.append(b)
     return merged

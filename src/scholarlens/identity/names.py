@@ -31,7 +31,7 @@ from unidecode import unidecode
 
 __all__ = [
     "ParsedName", "normalise", "parse_name", "compatibility", "compatible", "block_key", "coauthor_key",
-    "coauthor_keys", "swapped_key", "fold_surname",
+    "coauthor_keys", "swapped_key", "fold_surname", "common_surname", "COMMON_SURNAMES",
 ]
 
 _NON_LETTER = re.compile(r"[^a-z\s\-']+")
@@ -221,3 +221,21 @@ def coauthor_keys(name: str) -> tuple[str, str]:
 def coauthor_key(name: str) -> str:
     """The initial key of ``coauthor_keys`` (``m gini`` for Maria L. Gini and M. Gini)."""
     return coauthor_keys(name)[1]
+
+
+# The most common Chinese (pinyin), Korean and Vietnamese surnames: names that many authors share, so a block of
+# such a name is more likely to hold several persons (a prior the pair scorer reads as ``block_common``).
+COMMON_SURNAMES = frozenset(fold_surname(w) for w in """
+    wang li zhang liu chen yang huang zhao wu zhou xu sun ma zhu hu guo he lin gao luo zheng liang xie song tang
+    han feng deng cao peng zeng xiao tian dong pan yuan cai jiang yu du ye cheng wei su lu ding ren shen yao jin
+    fu zhong qian qiu dai xue fan hou bai cui kong mao qin shi lai gu wan duan lei hao yan tan jia fang zou xiong
+    meng qin bao tao mo gong kang shao wen niu hong chang qi hua xing
+    kim lee park choi jung jeong kang cho yoon jang lim shin han oh seo kwon hwang ahn song yoo hong jeon ko moon
+    nguyen tran le pham hoang huynh phan vu vo dang bui do ho ngo duong ly
+""".split())
+
+
+def common_surname(name: str | ParsedName) -> bool:
+    """Whether the surname is one of COMMON_SURNAMES."""
+    p = name if isinstance(name, ParsedName) else parse_name(name)
+    return p.surname in COMMON_SURNAMES
