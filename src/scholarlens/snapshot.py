@@ -7,15 +7,22 @@ for the same works, much faster:
 
 - A part is read as a stream (gzip inflated in large blocks, with python-isal's ISA-L inflate when it is
   installed, else zlib) and cut into batches of whole lines (``batch_bytes`` of JSON each, 64 MB by default).
-  A reader thread inflates the next batch while DuckDB works on this one.
+  One reader thread hashes and inflates ahead, across parts, one batch ahead of DuckDB.
 - DuckDB parses each line once (``from_json`` with an explicit structure: only the fields the store keeps are
   materialised) and SQL turns the batch into rows for every table, inserted in bulk.
 - Semantics are defined once, in Python, and reused rather than rewritten in SQL where they are more than
   plain field access: the subject label is ``categories.category_from_openalex`` evaluated once per distinct
   (topic, subfield, field) and registered as a DuckDB table (works without a topic label call it on their
-  concepts); the abstract is ``openalex.abstract_from_inverted_index``, the title+year+first-author key
-  ``matching.match_key``, code links ``openalex._code_urls`` (on the few URLs whose host may be a code host)
-  and arXiv ids in non-ASCII URLs ``openalex._arxiv_id``, all as DuckDB Python UDFs.
+  concepts); code links are ``openalex._code_urls`` (on the few URLs whose host may be a code host) and arXiv
+  ids in non-ASCII URLs ``openalex._arxiv_id``, as DuckDB Python UDFs. Two UDFs that run on every work are
+  short versions, tested equal to the originals (tests/test_snapshot_fast.py): the abstract (the rules of
+  ``openalex.abstract_from_inverted_index``, read with orjson; what it would refuse goes to the per-record
+  path) and the title+year+first-author key (``matching.match_key``, with a shortcut for ASCII text).
+- Citations (the largest table, with no primary key: store/schema.py) are made unique here. The references of
+  a work new to the store (no key of its line in work_keys) are appended as they are: no writer stores a
+  citation whose citing key is an OpenAlex id without storing that id in work_keys in the same transaction,
+  and work_keys rows are never deleted (tested over every source of the sample). Those of a work already
+  stored (a rerun after a kill, a newer copy) go in by an anti-join on the edges already there.
 - Lines SQL cannot decide exactly go through the per-record path itself (``reader._json_lines`` then
   ``writer.write_records``, in line order): a line that is not valid JSON, that has a field of an unexpected
   type or shape (checked by one regular expression over the raw line and by the parsed fields), that is not
@@ -26,9 +33,10 @@ for the same works, much faster:
   transaction of its last batch (``pipeline.file_digest`` / ``pipeline._is_done``), as pipeline.py does for a
   file: a killed ingest leaves whole batches only; a rerun skips the parts marked done and reads the
   interrupted one again from its start, its committed batches changing nothing (every upsert is idempotent,
-  and batches are cut at the same lines). Not one transaction per part: DuckDB keeps a transaction's appends
-  and index entries in memory (measured: 0.8 GB for a part of 25,000 works, and an out-of-memory error under
-  a 400 MB limit), so memory would grow with the size of a part.
+  citations go through the anti-join since their works are stored, and batches are cut at the same lines).
+  Not one transaction per part: DuckDB keeps a transaction's appends and index entries in memory (measured:
+  0.8 GB for a part of 25,000 works, and an out-of-memory error under a 400 MB limit), so memory would grow
+  with the size of a part.
 - A bad line is quarantined with its reason and ``path:line`` (exactly as the per-record path words it); a
   truncated or corrupt ``.gz`` keeps its intact lines and adds one quarantine row for the file.
 
