@@ -320,6 +320,7 @@ def _persons_from_source_ids(con) -> int:
 def worker(engine: str, input_dir: str, output_dir: str, scratch: str, driver_memory: str, partitions: int,
            persons: str, split: int) -> None:
     """One build in this process; prints each step to stderr and its report as the last line (JSON)."""
+    code = _code_state()  # before anything is imported: the sources this worker loads
     if persons == "source-ids":
         import scholarlens.analytics.build as build_module
         import scholarlens.analytics.persons as persons_module
@@ -339,7 +340,30 @@ def worker(engine: str, input_dir: str, output_dir: str, scratch: str, driver_me
                        work_dir=Path(scratch) / "driver")
     step("done")
     report["inside_s"] = round(time.perf_counter() - start, 1)
+    report["code"] = code
     print(json.dumps(report, default=str))
+
+
+def _code_state() -> dict:
+    """Which code a worker runs: the checkout's commit, the src files that differ from it (others may be editing
+    them while a run goes on), and a hash of every scholarlens source file as the worker started."""
+    import hashlib
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "src" / "scholarlens").rglob("*.py")):
+        try:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+        except OSError:
+            pass
+    return {"commit": git("rev-parse", "--short", "HEAD").strip(),
+            "dirty_src": [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines() if line[3:]],
+            "src_sha": digest.hexdigest()[:12]}
 
 
 def sql_check(data: Path, persons: str, sample_mod: int | None) -> dict:
@@ -445,6 +469,17 @@ def render(results: list[dict], argv: list[str], started: str) -> str:
             commands.append(line)
     lines = [START, "", "Runs: " + "; ".join(commands) + f", on {machine}, shared with other engineers (the load "
              "average at the start and end of each run is in the table).", ""]
+    codes: dict[tuple, list[str]] = {}
+    for r in results:
+        for engine, e in r["engines"].items():
+            c = e.get("code")
+            if c:
+                codes.setdefault((c["commit"], tuple(c["dirty_src"]), c["src_sha"]), []).append(f"{r['graph']['edges']:,} {engine}")
+    if codes:
+        lines += ["Code (the checkout is shared and other engineers edit src/ while runs go on; the hash is of every "
+                  "src/scholarlens/*.py as each worker started): " + "; ".join(
+                      f"{', '.join(runs)}: commit {commit}" + (f" with uncommitted changes to {', '.join(dirty)}" if dirty else "")
+                      + f", sources {sha}" for (commit, dirty, sha), runs in codes.items()) + ".", ""]
     lines += ["| edges | works | engine | persons step | wall | peak memory | scratch disk (peak) | input / output Parquet | "
               "load avg (start → end) | result |",
               "|---|---|---|---|---|---|---|---|---|---|"]
