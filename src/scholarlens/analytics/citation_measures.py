@@ -11,12 +11,14 @@ Both read the citation graph resolved to work ids and write one table each:
 from __future__ import annotations
 
 import datetime as dt
+from typing import Callable
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from .disruption import CDINDEX_RULES, cd_index
-from .refnovelty import lee_commonness, uzzi_novelty
+from .refnovelty import reference_novelty
 
 DISRUPTION_DELTA = 5  # years, as Funk and Owen-Smith (2017)
 UZZI_SHUFFLES = 20
@@ -50,28 +52,74 @@ def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = 
     return int(result["cd"].notna().sum())
 
 
-def compute_refnovelty(con: duckdb.DuckDBPyConnection) -> int:
-    """Journal-pair novelty of every work whose references (works in the store) have venues."""
-    papers = con.execute("SELECT work_id AS id, year FROM works WHERE year IS NOT NULL").fetchdf()
-    refs = con.execute(
-        f"""
-        SELECT e.citing, w.venue AS journal, w.year AS ref_year
-        FROM ({RESOLVED_EDGES_SQL}) e JOIN works w ON w.work_id = e.cited
-        WHERE w.venue IS NOT NULL AND w.venue <> ''
-        ORDER BY e.citing, e.cited
-        """
-    ).fetchdf()
+REFNOVELTY_COLUMNS = {"work_id": "string", "conventionality": "float64", "tail_novelty": "float64",
+                      "n_pairs": "int64", "reason": "string", "lee_novelty": "float64"}
+
+# The references of each citing work to works in the store with a venue, with the citing work's year: both
+# engines cut these by citing year (the universe of Uzzi's null and of Lee's counts) and score each year alone.
+REFNOVELTY_REFS_SQL = f"""
+SELECT e.citing, e.cited, w.venue AS journal, w.year AS ref_year, cw.year AS citing_year
+FROM ({RESOLVED_EDGES_SQL}) e JOIN works w ON w.work_id = e.cited
+LEFT JOIN works cw ON cw.work_id = e.citing
+WHERE w.venue IS NOT NULL AND w.venue <> ''
+"""
+
+
+def refnovelty_of_year(refs: pd.DataFrame, year, ids=None) -> pd.DataFrame:
+    """Uzzi and Lee novelty of the works citing in one year (None or NaN: works without a year, which get a
+    reason only): the one definition both engines run.
+
+    refs: citing, journal, ref_year, in (citing, cited) order. citing holds work ids, or integer codes into
+    ``ids`` (the year's citing work ids, in sorted order, so codes sort as the ids do); journal holds venues,
+    or integer codes that sort as the venues do. Returns the columns of REFNOVELTY_COLUMNS.
+    """
     citing = refs["citing"].unique()
-    if len(citing) == 0:
-        table = pd.DataFrame({"work_id": pd.Series(dtype=str), "conventionality": pd.Series(dtype=float),
-                              "tail_novelty": pd.Series(dtype=float), "lee_novelty": pd.Series(dtype=float),
-                              "n_pairs": pd.Series(dtype="int64"), "reason": pd.Series(dtype=str)})
+    if year is None or pd.isna(year):  # not among the papers: reported with the reason "not in papers"
+        papers = pd.DataFrame({"id": pd.Series(dtype=refs["citing"].dtype), "year": pd.Series(dtype="int64")})
     else:
-        uzzi = uzzi_novelty(papers, refs, focal_ids=citing, n_shuffles=UZZI_SHUFFLES, seed=UZZI_SEED, rng="numpy")
-        lee = lee_commonness(papers, refs, focal_ids=citing)
-        table = uzzi[["id", "conventionality", "tail_novelty", "n_pairs", "reason"]].merge(
-            lee[["id", "novelty"]].rename(columns={"novelty": "lee_novelty"}), on="id", how="left"
-        ).rename(columns={"id": "work_id"})
+        papers = pd.DataFrame({"id": citing, "year": int(year)})
+    table = reference_novelty(papers, refs[["citing", "journal", "ref_year"]], focal_ids=citing,
+                              n_shuffles=UZZI_SHUFFLES, seed=UZZI_SEED, rng="numpy")
+    table = table.rename(columns={"id": "work_id"})[list(REFNOVELTY_COLUMNS)]
+    if ids is not None:
+        table["work_id"] = np.asarray(ids, dtype=object)[table["work_id"].to_numpy(dtype=np.int64)]
+    return table.astype(REFNOVELTY_COLUMNS)
+
+
+def compute_refnovelty(con: duckdb.DuckDBPyConnection, on_year: Callable[[int, int], None] | None = None) -> int:
+    """Journal-pair novelty of every work whose references (works in the store) have venues, one citing year at
+    a time: memory is bounded by the largest year, not the graph. on_year(done, total) reports progress."""
+    # Integer codes in SQL (venues in sorted order; each year's citing works in sorted order) spare pandas
+    # millions of strings; codes sort as the strings do, so the scores are those of the strings.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _refnovelty_refs AS
+        WITH r AS ({REFNOVELTY_REFS_SQL}),
+        venue_codes AS (SELECT journal, row_number() OVER (ORDER BY journal) - 1 AS code
+                        FROM (SELECT DISTINCT journal FROM r))
+        SELECT r.citing_year, dense_rank() OVER (PARTITION BY r.citing_year ORDER BY r.citing) - 1 AS citing_code,
+               r.citing, v.code AS journal, r.ref_year
+        FROM r JOIN venue_codes v USING (journal)
+        ORDER BY r.citing_year NULLS LAST, r.citing, r.cited
+        """
+    )
+    years = [row[0] for row in con.execute(
+        "SELECT DISTINCT citing_year FROM _refnovelty_refs ORDER BY citing_year NULLS LAST").fetchall()]
+    parts = []
+    for done, year in enumerate(years):
+        where = "citing_year IS NULL" if year is None else f"citing_year = {int(year)}"
+        refs = con.execute(
+            f"SELECT citing_code AS citing, journal, ref_year FROM _refnovelty_refs WHERE {where} ORDER BY rowid"
+        ).fetchdf()
+        ids = [row[0] for row in con.execute(
+            f"SELECT citing FROM _refnovelty_refs WHERE {where} GROUP BY citing, citing_code ORDER BY citing_code"
+        ).fetchall()]
+        parts.append(refnovelty_of_year(refs, year, ids))
+        if on_year:
+            on_year(done + 1, len(years))
+    con.execute("DROP TABLE _refnovelty_refs")
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        {c: pd.Series(dtype=t) for c, t in REFNOVELTY_COLUMNS.items()})
     con.register("_refnovelty", table)
     try:
         con.execute("CREATE OR REPLACE TABLE work_refnovelty AS SELECT * FROM _refnovelty")

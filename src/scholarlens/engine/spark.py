@@ -197,25 +197,11 @@ def _disruption_part(delta: int, year_now: int):
 
 
 def _refnovelty_part(refs: pd.DataFrame) -> pd.DataFrame:
-    from ..analytics.citation_measures import UZZI_SEED, UZZI_SHUFFLES
-    from ..analytics.refnovelty import lee_commonness, uzzi_novelty
+    from ..analytics.citation_measures import refnovelty_of_year
 
-    # As compute_refnovelty, for the papers of one citing year: references in (citing, cited) order.
+    # The papers of one citing year, references in (citing, cited) order, as compute_refnovelty reads them.
     refs = refs.sort_values(["citing", "cited"], kind="stable").reset_index(drop=True)
-    year = refs["citing_year"].iloc[0]
-    citing = refs["citing"].unique()
-    if pd.isna(year):  # citing works without a year are not among the papers (the build reads works with a year)
-        papers = pd.DataFrame({"id": pd.Series(dtype=object), "year": pd.Series(dtype="int64")})
-    else:
-        papers = pd.DataFrame({"id": citing, "year": int(year)})
-    refs = refs[["citing", "journal", "ref_year"]]
-    uzzi = uzzi_novelty(papers, refs, focal_ids=citing, n_shuffles=UZZI_SHUFFLES, seed=UZZI_SEED, rng="numpy")
-    lee = lee_commonness(papers, refs, focal_ids=citing)
-    table = uzzi[["id", "conventionality", "tail_novelty", "n_pairs", "reason"]].merge(
-        lee[["id", "novelty"]].rename(columns={"novelty": "lee_novelty"}), on="id", how="left"
-    ).rename(columns={"id": "work_id"})
-    return table.astype({"n_pairs": "int64", "conventionality": "float64", "tail_novelty": "float64",
-                         "lee_novelty": "float64"})
+    return refnovelty_of_year(refs, refs["citing_year"].iloc[0])
 
 
 def _semantic_part(embedder_name: str | None, works_columns: list[str]):
@@ -587,7 +573,7 @@ class SparkBuild:
                FROM _e e JOIN works w ON w.work_id = e.cited
                LEFT JOIN works cw ON cw.work_id = e.citing
                WHERE w.venue IS NOT NULL AND w.venue <> ''"""
-        )
+        )  # citation_measures.REFNOVELTY_REFS_SQL, over the resolved edges Spark has already made
         result = refs.groupBy("citing_year").applyInPandas(
             _refnovelty_part,
             "work_id string, conventionality double, tail_novelty double, n_pairs long, reason string, lee_novelty double",
