@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from scholarlens.analytics.build import analyse
 from scholarlens.records import Provenance, Work
 from scholarlens.store import connect, write_records
@@ -44,3 +46,38 @@ def test_an_empty_store_analyses_cleanly(tmp_path):
     con = connect(tmp_path / "s.duckdb")
     analyse(con)
     assert con.execute("SELECT count(*) FROM work_disruption").fetchone()[0] == 0
+
+
+def test_refnovelty_per_year_with_codes_equals_the_whole_graph_with_names(tmp_path):
+    """The build reads one citing year at a time with integer codes for works and venues: its scores are those of
+    reference_novelty over every work and reference at once, by id and venue name. Venue names here sort
+    differently from their insertion order, and one citing work has no year."""
+    import numpy as np
+
+    from scholarlens.analytics.citation_measures import RESOLVED_EDGES_SQL, UZZI_SEED, UZZI_SHUFFLES
+    from scholarlens.analytics.refnovelty import reference_novelty
+
+    rng = np.random.default_rng(4)
+    venues = ["zeta", "Alpha", "beta", "Gamma", "delta", "\u00e9psilon"]
+    old = [_work(f"doi:old{i}", int(rng.choice([1998, 1999])), venue=venues[i % len(venues)]) for i in range(30)]
+    citing = [_work(f"doi:c{i:03d}", None if i == 7 else int(rng.choice([2001, 2002, 2003])),
+                    [f"doi:old{j}" for j in rng.choice(30, size=int(rng.integers(2, 9)), replace=False)])
+              for i in range(120)]
+    con = connect(tmp_path / "s.duckdb")
+    write_records(con, old + citing)
+    analyse(con, as_of_year=2024)
+    got = con.execute("SELECT * FROM work_refnovelty ORDER BY work_id").fetchdf()
+
+    papers = con.execute("SELECT work_id AS id, year FROM works WHERE year IS NOT NULL").fetchdf()
+    refs = con.execute(f"""SELECT e.citing, w.venue AS journal, w.year AS ref_year
+                           FROM ({RESOLVED_EDGES_SQL}) e JOIN works w ON w.work_id = e.cited
+                           WHERE w.venue IS NOT NULL AND w.venue <> '' ORDER BY e.citing, e.cited""").fetchdf()
+    want = reference_novelty(papers, refs, focal_ids=refs["citing"].unique(), n_shuffles=UZZI_SHUFFLES,
+                             seed=UZZI_SEED, rng="numpy").rename(columns={"id": "work_id"})
+    want = want[list(got.columns)].sort_values("work_id").reset_index(drop=True)
+    assert len(got) == 120 and got["tail_novelty"].notna().sum() > 50
+    assert got.loc[got["work_id"] == "doi:c007", "reason"].item() == "not in papers"
+    for column in got.columns:
+        a, b = got[column].to_numpy(dtype=object), want[column].to_numpy(dtype=object)
+        same = [(x == y) or (pd.isna(x) and pd.isna(y)) for x, y in zip(a, b)]
+        assert all(same), column

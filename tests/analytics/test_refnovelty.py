@@ -281,6 +281,54 @@ def test_numpy_stream_same_model():
     assert np.corrcoef(a.loc[both, "conventionality"], c.loc[both, "conventionality"])[0, 1] > 0.95
 
 
+def test_reference_novelty_is_uzzi_and_lee_from_one_preparation():
+    papers, refs = _random_data(np.random.default_rng(5), n_papers=60, n_journals=6)
+    both = refnovelty.reference_novelty(papers, refs, n_shuffles=5, seed=3, rng="numpy").set_index("id")
+    u = uzzi_novelty(papers, refs, n_shuffles=5, seed=3, rng="numpy").set_index("id")
+    lee = lee_commonness(papers, refs).set_index("id")
+    pd.testing.assert_frame_equal(both[u.columns], u)
+    np.testing.assert_array_equal(both["lee_novelty"].to_numpy(), lee["novelty"].to_numpy())
+    assert both["reason"].notna().any() and both["tail_novelty"].notna().any()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), n_keys=st.integers(1, 50))
+def test_counting_by_sort_equals_counting_densely(seed, n_keys):
+    # _count_in counts densely when the key space is small and by sorting when it is large: same counts.
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(0, n_keys, rng.integers(0, 200))
+    targets = np.unique(np.r_[rng.integers(0, n_keys, 5), keys[:3]])
+    dense = refnovelty._count_in(targets, keys, n_keys)
+    by_sort = refnovelty._count_in(targets, keys, 1 << 40)  # a key space too large to count densely
+    expected = np.array([(keys == t).sum() for t in targets])
+    np.testing.assert_array_equal(dense, expected)
+    np.testing.assert_array_equal(by_sort, expected)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_sorting_within_groups_by_rank_equals_a_lexsort(seed):
+    rng = np.random.default_rng(seed)
+    values = np.round(rng.normal(size=rng.integers(1, 30)), 1)  # rounded: ties between codes
+    n_groups = int(rng.integers(1, 8))
+    code = rng.integers(0, len(values), rng.integers(0, 100))
+    group = rng.integers(0, n_groups, len(code))
+    v, m = refnovelty._sorted_within_groups(group, code, values, n_groups)
+    order = np.lexsort((values[code], group))
+    np.testing.assert_array_equal(v, values[code][order])
+    np.testing.assert_array_equal(m, np.bincount(group, minlength=n_groups))
+
+
+def test_threads_change_nothing(monkeypatch):
+    papers, refs = _random_data(np.random.default_rng(8), n_papers=80, n_journals=7)
+    runs = []
+    for threads in (1, 3):
+        monkeypatch.setattr(refnovelty, "UZZI_THREADS", threads)
+        runs.append([uzzi_novelty(papers, refs, n_shuffles=7, seed=2, rng=rng) for rng in ("numpy", "novelpy")])
+    for a, b in zip(*runs):
+        pd.testing.assert_frame_equal(a, b)
+
+
 # ---------------------------------------------------------------- novelpy itself: recorded, and live where available
 
 
