@@ -66,21 +66,28 @@ LEFT JOIN (SELECT DISTINCT work_id, author_id FROM author_claims) c
 def load_mentions(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None) -> list[Mention]:
     """The store's mentions with everything the engine reads; with ``nodes``, only the mentions of those firm
     groups (see _MENTION_NODES_SQL)."""
-    only = ""
+    only, chunk_works = "", ""
     if nodes is not None:
+        # The chunk's mentions first, so that the co-author lists and organisations below are aggregated over the
+        # chunk's works only, not over the whole store once per chunk.
         con.register("_engine_nodes", pd.DataFrame({"node": sorted(nodes)}, dtype=object))
-        con.execute(_MENTION_NODES_SQL)
-        only = ("WHERE (a.work_id, a.author_id) IN (SELECT work_id, author_id FROM _mention_nodes "
-                "WHERE node IN (SELECT node FROM _engine_nodes))")
+        made_nodes = not _has_temp_table(con, "_mention_nodes")  # compute_persons makes it once for every chunk
+        if made_nodes:
+            con.execute(_MENTION_NODES_SQL)
+        con.execute("""CREATE OR REPLACE TEMP TABLE _chunk_mentions AS
+                       SELECT work_id, author_id FROM _mention_nodes WHERE node IN (SELECT node FROM _engine_nodes)""")
+        only = "WHERE (a.work_id, a.author_id) IN (SELECT work_id, author_id FROM _chunk_mentions)"
+        chunk_works = "WHERE work_id IN (SELECT work_id FROM _chunk_mentions)"
     try:
         rows = con.execute(
             f"""
             WITH names AS (
                 SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
-                FROM authorships JOIN authors au USING (author_id) GROUP BY work_id),
+                FROM authorships JOIN authors au USING (author_id) {chunk_works} GROUP BY work_id),
             orgs AS (
                 SELECT ai.work_id, ai.author_id, string_agg(DISTINCT i.name, '; ') AS org
-                FROM authorship_institutions ai JOIN institutions i USING (institution_id) GROUP BY ALL)
+                FROM authorship_institutions ai JOIN institutions i USING (institution_id)
+                {chunk_works.replace("work_id IN", "ai.work_id IN")} GROUP BY ALL)
             SELECT a.work_id, a.author_id, coalesce(a.raw_name, au.name), au.orcid,
                    coalesce(a.raw_affiliation, orgs.org), w.venue, w.year, w.title, w.abstract, names.names,
                    EXISTS (SELECT 1 FROM author_claims c WHERE c.author_id = a.author_id AND c.work_id = a.work_id)
@@ -93,7 +100,9 @@ def load_mentions(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None)
     finally:
         if nodes is not None:
             con.unregister("_engine_nodes")
-            con.execute("DROP TABLE IF EXISTS _mention_nodes")
+            if made_nodes:
+                con.execute("DROP TABLE IF EXISTS _mention_nodes")
+            con.execute("DROP TABLE IF EXISTS _chunk_mentions")
     mentions = []
     for work_id, author_id, name, orcid, org, venue, year, title, abstract, names, claimed in rows:
         scheme, _, value = author_id.partition(":")
@@ -110,6 +119,10 @@ def load_mentions(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None)
             venue=venue, year=year, title=title, text=abstract, source_ids=ids, publication_id=work_id,
         ))
     return mentions
+
+
+def _has_temp_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [name]).fetchone()[0] > 0
 
 
 def _orcid(value: str) -> str:
@@ -186,27 +199,29 @@ def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, 
                 settled[block].append((work_id, author_id, name, _orcid(orcid) if orcid else None))
         finally:
             con.unregister("_settled")
-    con.execute("DROP TABLE IF EXISTS _mention_nodes")
-    return chunks, settled
+    return chunks, settled  # _mention_nodes stays for load_mentions; compute_persons drops it
 
 
 def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None) -> int:
     plan = plan_corrections(con, _MentionsOfAuthor(con))
     extra = plan.extra_mentions(con)
     claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
-    chunks, settled = _split_blocks(con, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS)
-    assigned: dict[str, str] = {}
-    names: dict[str, str] = {}
-    orcids: dict[str, str | None] = {}
-    for nodes in chunks:  # whole blocks at a time: memory bounded by the chunk, not the store
-        mentions = load_mentions(con, nodes) + [m for m in extra if _node_of(m.mention_id, claimed) in nodes]
-        ids = {m.mention_id for m in mentions}
-        must = [p for p in plan.must_link if p[0] in ids or p[1] in ids]
-        cannot = [p for p in plan.cannot_link if p[0] in ids and p[1] in ids]
-        assigned.update(disambiguate(mentions, must_link=must, cannot_link=cannot))
-        names.update((m.mention_id, m.name) for m in mentions)
-        orcids.update((m.mention_id, m.source_ids.get("orcid")) for m in mentions)
-        del mentions
+    try:
+        chunks, settled = _split_blocks(con, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS)
+        assigned: dict[str, str] = {}
+        names: dict[str, str] = {}
+        orcids: dict[str, str | None] = {}
+        for nodes in chunks:  # whole blocks at a time: memory bounded by the chunk, not the store
+            mentions = load_mentions(con, nodes) + [m for m in extra if _node_of(m.mention_id, claimed) in nodes]
+            ids = {m.mention_id for m in mentions}
+            must = [p for p in plan.must_link if p[0] in ids or p[1] in ids]
+            cannot = [p for p in plan.cannot_link if p[0] in ids and p[1] in ids]
+            assigned.update(disambiguate(mentions, must_link=must, cannot_link=cannot))
+            names.update((m.mention_id, m.name) for m in mentions)
+            orcids.update((m.mention_id, m.source_ids.get("orcid")) for m in mentions)
+            del mentions
+    finally:
+        con.execute("DROP TABLE IF EXISTS _mention_nodes")
 
     members: dict[str, list[str]] = defaultdict(list)
     for mid, cid in assigned.items():
