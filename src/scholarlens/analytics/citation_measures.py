@@ -16,6 +16,8 @@ from typing import Callable
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from .disruption import CDINDEX_RULES, cd_index
 from .refnovelty import reference_novelty
@@ -34,22 +36,82 @@ LEFT JOIN work_keys cited ON cited.key = c.cited_key
 
 def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None) -> int:
     year_now = as_of_year or dt.date.today().year
-    works = con.execute("SELECT work_id AS id, year AS time FROM works WHERE year IS NOT NULL").fetchdf()
-    edges = con.execute(RESOLVED_EDGES_SQL).fetchdf()
-    if len(edges):
-        result = cd_index(works, edges, DISRUPTION_DELTA, **CDINDEX_RULES)
-    else:  # no citation known: no candidate anywhere (cdindex's rule gives null)
-        result = pd.DataFrame({"id": works["id"], "cd": float("nan"), "mcd": float("nan"), "i": 0})
-    result = result.rename(columns={"id": "work_id"})
-    result["delta"] = DISRUPTION_DELTA
-    years = works.set_index("id")["time"]
-    result["window_closed"] = (result["work_id"].map(years) + DISRUPTION_DELTA < year_now).to_numpy()
-    con.register("_disruption", result)
+    # cd_index reads ids only for equality and for membership in the works, so any one-to-one coding gives the
+    # same result: integer codes made in SQL (works with a year first, then every other id an edge names) keep
+    # hundreds of millions of edges as two int64 columns in Arrow instead of Python strings.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _cd_ids AS
+           SELECT work_id AS id, row_number() OVER (ORDER BY work_id) - 1 AS code, year
+           FROM works WHERE year IS NOT NULL"""
+    )
+    n_timed = con.execute("SELECT count(*) FROM _cd_ids").fetchone()[0]
     try:
-        con.execute("CREATE OR REPLACE TABLE work_disruption AS SELECT * FROM _disruption")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _cd_edges AS {RESOLVED_EDGES_SQL}")
+        con.execute(
+            f"""INSERT INTO _cd_ids
+                SELECT id, {n_timed} + row_number() OVER (ORDER BY id) - 1, NULL
+                FROM (SELECT citing AS id FROM _cd_edges UNION SELECT cited FROM _cd_edges) x
+                WHERE NOT EXISTS (SELECT 1 FROM _cd_ids i WHERE i.id = x.id)"""
+        )
+        # Edges as codes with the citing work's year and the cited work's (NULL when it has none), sorted by
+        # citing year so that each year's slice below is read from few row groups.
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _cd_coded AS
+               SELECT a.code AS citing, b.code AS cited, a.year AS t_citing, b.year AS t_cited
+               FROM _cd_edges e JOIN _cd_ids a ON a.id = e.citing JOIN _cd_ids b ON b.id = e.cited
+               ORDER BY t_citing NULLS LAST, citing"""
+        )
+        con.execute("DROP TABLE _cd_edges")
+        parts = [_disruption_of_year(con, year) for (year,) in con.execute(
+            "SELECT DISTINCT year FROM _cd_ids WHERE year IS NOT NULL ORDER BY year").fetchall()]
+        result = pa.concat_tables(parts) if parts else pa.table(
+            {"id": pa.array([], pa.int64()), "cd": pa.array([], pa.float64()), "mcd": pa.array([], pa.float64()),
+             "i": pa.array([], pa.int64())})
+        con.register("_disruption", result)
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TABLE work_disruption AS
+                    SELECT i.id AS work_id, d.cd, d.mcd, CAST(d.i AS BIGINT) AS i,
+                           CAST({DISRUPTION_DELTA} AS BIGINT) AS delta,
+                           i.year + {DISRUPTION_DELTA} < {int(year_now)} AS window_closed
+                    FROM _disruption d JOIN _cd_ids i ON i.code = d.id
+                    ORDER BY d.id"""
+            )
+        finally:
+            con.unregister("_disruption")
     finally:
-        con.unregister("_disruption")
-    return int(result["cd"].notna().sum())
+        for table in ("_cd_ids", "_cd_edges", "_cd_coded"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+    return con.execute("SELECT count(cd) FROM work_disruption").fetchone()[0]
+
+
+def _disruption_of_year(con: duckdb.DuckDBPyConnection, year: int) -> pa.Table:
+    """CD index of the works of one year, from the part of the graph it reads (as the Spark engine cuts it): the
+    year's references, the citations its works receive, and the citations made in their window (years
+    year + 1 .. year + delta, or from year itself when same-year citers count) to the year's references. A
+    citation outside these touches neither a focal work nor its references, so it cannot change their CD."""
+    first = 1 if CDINDEX_RULES["same_year"] == "exclude" else 0
+    y, lo, hi = int(year), int(year) + first, int(year) + DISRUPTION_DELTA
+    edges = con.sql(
+        f"""WITH refs AS (SELECT DISTINCT cited FROM _cd_coded WHERE t_citing = {y})
+            SELECT citing, cited, t_citing FROM _cd_coded WHERE t_citing = {y}
+            UNION SELECT citing, cited, t_citing FROM _cd_coded WHERE t_cited = {y}
+            UNION SELECT c.citing, c.cited, c.t_citing FROM _cd_coded c SEMI JOIN refs USING (cited)
+                  WHERE c.t_citing BETWEEN {lo} AND {hi}"""
+    ).to_arrow_table()
+    # The works cd_index reads: the year's own, and every citing work of the part with its year.
+    works = con.sql(
+        f"""SELECT code AS id, year AS time FROM _cd_ids WHERE year = {y}
+            UNION ALL
+            SELECT DISTINCT e.citing, e.t_citing FROM edges e WHERE e.t_citing <> {y}"""
+    ).to_arrow_table()
+    focal = pa.compute.equal(works["time"], y)
+    if edges.num_rows == 0:
+        ids = works.filter(focal)["id"]
+        return pa.table({"id": ids, "cd": pa.nulls(len(ids), pa.float64()), "mcd": pa.nulls(len(ids), pa.float64()),
+                         "i": pa.array(np.zeros(len(ids), dtype=np.int64))})
+    result = cd_index(works, edges.select(["citing", "cited"]), DISRUPTION_DELTA, **CDINDEX_RULES)
+    return result.filter(focal).replace_schema_metadata(None)
 
 
 REFNOVELTY_COLUMNS = {"work_id": "string", "conventionality": "float64", "tail_novelty": "float64",

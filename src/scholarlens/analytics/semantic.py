@@ -21,11 +21,13 @@ import numpy as np
 import pandas as pd
 
 from ..embed import index_works, store_embedder
-from .novelty import author_novelty, semantic_novelty
+from .novelty import NO_TEXT, author_novelty, semantic_novelty
 
 NEIGHBOURS_KEPT = 5  # shown on cards and in JSON; the score uses the nearest one
 MIN_NOVELTY_COHORT = 5  # as bibliometrics.MIN_PERCENTILE_GROUP: fewer works than this rank nothing
 NO_GROUP = "(none)"
+# What counts as a text to embed (both engines, SQL that DuckDB and Spark read alike).
+HAS_TEXT_SQL = "(trim(coalesce(title, '')) <> '' OR trim(coalesce(abstract, '')) <> '')"
 
 
 def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:
@@ -34,14 +36,22 @@ def store_path(con: duckdb.DuckDBPyConnection) -> Path | None:
 
 
 def compute_semantic_novelty(con: duckdb.DuckDBPyConnection, k: int = 10) -> int:
+    # Works without a title or an abstract have nothing to embed: they get their "no text" row in SQL and are
+    # never embedded nor indexed (at scale most works of a citation graph can be such stubs; their zero vectors
+    # would cost 1 KB each and a place in the index that a later abstract could not take back).
     works = con.execute(
         f"""SELECT work_id AS id, coalesce(category, field, '{NO_GROUP}') AS "group", publication_date AS date, year,
                   title, abstract
-           FROM works ORDER BY work_id"""
+           FROM works WHERE {HAS_TEXT_SQL} ORDER BY work_id"""
     ).fetchdf()
     _write_empty_tables(con)
     path = store_path(con)
-    if len(works) == 0 or path is None:
+    if path is None:
+        return 0
+    con.execute(f"""INSERT INTO work_novelty
+                    SELECT work_id, NULL, NULL, NULL, '{NO_TEXT}', [] FROM works WHERE NOT ({HAS_TEXT_SQL})""")
+    if len(works) == 0:
+        _compute_author_novelty(con)
         return 0
     texts = works["abstract"].where(works["abstract"].notna(), None).tolist()
     titles = works["title"].where(works["title"].notna(), None).tolist()
@@ -81,7 +91,7 @@ def compute_semantic_novelty(con: duckdb.DuckDBPyConnection, k: int = 10) -> int
     con.register("_novelty", table)
     try:
         con.execute(
-            """CREATE OR REPLACE TABLE work_novelty AS
+            """INSERT INTO work_novelty
                SELECT work_id, distance, novelty, CAST(cohort_size AS INTEGER) AS cohort_size, reason,
                       CAST(neighbours_json AS JSON)::STRUCT(id VARCHAR, title VARCHAR, year INTEGER, similarity DOUBLE)[] AS neighbours
                FROM _novelty"""

@@ -594,7 +594,10 @@ class SparkBuild:
             return local
         from ..embed import HybridEmbedder, fit_embedder, load_embedder
 
-        works = self.spark.table("works").select("work_id", "title", "abstract")
+        from ..analytics.semantic import HAS_TEXT_SQL
+
+        # Fitted on the works that have a text, in work_id order, as compute_semantic_novelty fits it.
+        works = self.spark.table("works").where(HAS_TEXT_SQL).select("work_id", "title", "abstract")
         n = works.count()
         if n == 0:
             return None
