@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import duckdb
@@ -12,6 +13,19 @@ from .codelinks import classify_host, find_code_links
 from .persons import compute_persons
 from .ai_scores import compute_ai_scores
 from .semantic import compute_semantic_novelty
+
+
+# DuckDB's share of the machine's memory during a build. Its default (80%) leaves too little for the NumPy and
+# Arrow arrays of the steps computed in Python (the CD index of a year, Uzzi's pair keys): at 100M citations a
+# build failed to allocate with DuckDB holding the rest. DuckDB spills to disk above its limit.
+BUILD_DUCKDB_MEMORY_SHARE = 0.4
+
+
+def _physical_memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def compute_code_links(con: duckdb.DuckDBPyConnection) -> None:
@@ -39,6 +53,10 @@ def analyse(
         ("semantic novelty", lambda: compute_semantic_novelty(con)),
         ("AI scores", lambda: compute_ai_scores(con)),
     ]
+    previous_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    total = _physical_memory_bytes()
+    if total:
+        con.execute(f"SET memory_limit = '{int(total * BUILD_DUCKDB_MEMORY_SHARE) // 2**20}MB'")
     con.execute("BEGIN TRANSACTION")
     try:
         for name, step in steps:
@@ -52,3 +70,5 @@ def analyse(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        con.execute(f"SET memory_limit = '{previous_limit}'")
