@@ -81,3 +81,33 @@ def test_refnovelty_per_year_with_codes_equals_the_whole_graph_with_names(tmp_pa
         a, b = got[column].to_numpy(dtype=object), want[column].to_numpy(dtype=object)
         same = [(x == y) or (pd.isna(x) and pd.isna(y)) for x, y in zip(a, b)]
         assert all(same), column
+
+
+def test_cd_index_by_spans_of_years_equals_one_span(tmp_path, monkeypatch):
+    """The build cuts the graph into spans of focal years under an edge budget: a budget that puts every year in
+    its own span gives the CD of every work exactly as one span over the whole graph."""
+    import numpy as np
+
+    from scholarlens.analytics import citation_measures
+
+    rng = np.random.default_rng(1)
+    works = []
+    for i in range(400):
+        year = 1990 + i // 20
+        earlier = [f"doi:w{j}" for j in rng.choice(i, size=min(i, int(rng.integers(0, 6))), replace=False)] if i else []
+        works.append(_work(f"doi:w{i}", year, earlier + (["doi:outside"] if i % 7 == 0 else [])))
+    con = connect(tmp_path / "s.duckdb")
+    write_records(con, works)
+
+    def run(budget):
+        monkeypatch.setattr(citation_measures, "DISRUPTION_EDGE_BUDGET", budget)
+        citation_measures.compute_disruption(con, as_of_year=2024)
+        return con.execute("SELECT * FROM work_disruption ORDER BY work_id").fetchall()
+
+    spans = []
+    original = citation_measures._year_spans
+    monkeypatch.setattr(citation_measures, "_year_spans", lambda c, b: spans.append(original(c, b)) or spans[-1])
+    whole, per_year = run(10**9), run(1)
+    assert len(spans[0]) == 1 and len(spans[1]) == 20
+    assert whole == per_year
+    assert sum(1 for row in whole if row[1] is not None) > 300
