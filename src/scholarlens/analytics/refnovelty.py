@@ -235,9 +235,10 @@ def _sorted_within_groups(group: np.ndarray, code: np.ndarray, value_of_code: np
     by_value = np.argsort(value_of_code, kind="stable")
     rank = np.empty(len(value_of_code), dtype=np.int64)
     rank[by_value] = np.arange(len(value_of_code))
-    key = group.astype(np.int64) * max(len(value_of_code), 1) + rank[code]
+    n_codes = max(len(value_of_code), 1)
+    key = group.astype(np.int64) * n_codes + rank[code]
     key.sort()
-    v = value_of_code[by_value[key % max(len(value_of_code), 1)]]
+    v = value_of_code[by_value[key % n_codes]]
     return v, np.bincount(group, minlength=n_groups)
 
 
