@@ -78,3 +78,29 @@ def test_small_chunks_keep_every_firm_link_and_nearly_every_person(sample_store,
             person_of_author[author].add(person)
     assert all(len(p) == 1 for p in person_of_author.values())  # a source id is one person
     assert len(whole & chunked) >= 0.995 * len(whole)
+
+
+def _tables(store, chunk_mentions, workers):
+    con = connect(store)
+    try:
+        chunks, _ = persons._split_blocks(con, NO_CORRECTIONS, set(), [], chunk_mentions)
+        persons.compute_persons(con, chunk_mentions, workers=workers)
+        return len(chunks), {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                             for t in ("person_mentions", "persons", "person_authorships")}
+    finally:
+        con.execute("DROP TABLE IF EXISTS _mention_nodes")
+        con.close()
+
+
+def test_chunks_scored_in_worker_processes_give_the_same_tables(sample_store, tmp_path):
+    """Two worker processes score the chunks (their rows sent as Arrow) exactly as this process does."""
+    n_chunks, here = _tables(_copy(sample_store, tmp_path, "a.duckdb"), 50, workers=1)
+    _, pooled = _tables(_copy(sample_store, tmp_path, "b.duckdb"), 50, workers=2)
+    assert n_chunks >= 3  # more chunks than workers: the pool queues and keeps them in order
+    assert pooled == here
+    assert len(here["person_mentions"]) > 0
+
+
+def test_engine_workers_never_exceed_chunks_or_cores():
+    assert persons.engine_workers(1) == 1
+    assert 1 <= persons.engine_workers(10**6) <= (persons.os.cpu_count() or 1)

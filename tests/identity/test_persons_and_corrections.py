@@ -148,6 +148,16 @@ def test_merge_then_split_of_the_namesakes(namesakes):
     assert kinds == [("merge", True), ("split", False)]  # the split superseded the merge, which stays on record
 
 
+def test_corrections_reach_chunks_scored_in_worker_processes(namesakes):
+    """The must-link and cannot-link pairs travel with each chunk to the engine's worker processes."""
+    from scholarlens.analytics.persons import compute_persons
+
+    (a, _), (b, _) = _persons_named(namesakes, "Wei Zhang")
+    add_correction(namesakes, "merge", a, b, who="t", why="same person")
+    compute_persons(namesakes, chunk_mentions=1, workers=2)  # a chunk per name block, two processes
+    assert len(_persons_named(namesakes, "Wei Zhang")) == 1
+
+
 def test_a_claimed_profile_receives_newly_ingested_works(namesakes):
     (vision, _), _ = _persons_named(namesakes, "Wei Zhang")
     add_correction(namesakes, "claim", vision, f"https://orcid.org/{ORCID}", who="wei", why="my ORCID")

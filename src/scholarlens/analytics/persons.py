@@ -29,7 +29,11 @@ profile addresses stay the same across rebuilds; a second person holding mention
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import multiprocessing
+import os
+from collections import Counter, defaultdict, deque
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 
 import duckdb
 import pandas as pd
@@ -43,6 +47,9 @@ ID_SCHEMES_BY_STRENGTH = ("orcid", "openalex", "s2author", "dblp")
 # Mentions the engine scores at a time (whole name blocks; document frequencies are over the chunk). Bounds the
 # step's memory at ~1 GB whatever the store's size; a store below it is scored in one go.
 CHUNK_MENTIONS = 250_000
+# A worker scoring one chunk of CHUNK_MENTIONS peaked at 1.1 GB (a 100M-edge store's chunk, mostly names and
+# co-authors); the margin is for chunks with abstracts and organisations.
+ENGINE_WORKER_BYTES = 2 * 2**30
 
 
 def mention_id(work_id: str, author_id: str) -> str:
@@ -66,6 +73,11 @@ LEFT JOIN (SELECT DISTINCT work_id, author_id FROM author_claims) c
 def load_mentions(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None) -> list[Mention]:
     """The store's mentions with everything the engine reads; with ``nodes``, only the mentions of those firm
     groups (see _MENTION_NODES_SQL)."""
+    return mentions_from_rows(mention_rows(con, nodes))
+
+
+def mention_rows(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None) -> pa.Table:
+    """What ``load_mentions`` reads, as Arrow columns: cheap to send to another process."""
     only, chunk_works = "", ""
     if nodes is not None:
         # The chunk's mentions first, so that the co-author lists and organisations below are aggregated over the
@@ -79,7 +91,7 @@ def load_mentions(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None)
         only = "WHERE (a.work_id, a.author_id) IN (SELECT work_id, author_id FROM _chunk_mentions)"
         chunk_works = "WHERE work_id IN (SELECT work_id FROM _chunk_mentions)"
     try:
-        rows = con.execute(
+        rows = con.sql(
             f"""
             WITH names AS (
                 SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
@@ -96,15 +108,21 @@ def load_mentions(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None)
             {only}
             ORDER BY a.work_id, a.author_id
             """
-        ).fetchall()
+        ).to_arrow_table()
     finally:
         if nodes is not None:
             con.unregister("_engine_nodes")
             if made_nodes:
                 con.execute("DROP TABLE IF EXISTS _mention_nodes")
             con.execute("DROP TABLE IF EXISTS _chunk_mentions")
+    return rows
+
+
+def mentions_from_rows(rows: pa.Table) -> list[Mention]:
+    """``mention_rows`` as the engine's Mention objects."""
     mentions = []
-    for work_id, author_id, name, orcid, org, venue, year, title, abstract, names, claimed in rows:
+    for work_id, author_id, name, orcid, org, venue, year, title, abstract, names, claimed in zip(
+            *(column.to_pylist() for column in rows.columns)):
         scheme, _, value = author_id.partition(":")
         ids: dict[str, str] = {}
         if scheme != "name":
@@ -202,7 +220,10 @@ def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, 
     return chunks, settled  # _mention_nodes stays for load_mentions; compute_persons drops it
 
 
-def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None) -> int:
+def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None,
+                    workers: int | None = None) -> int:
+    """Write person_mentions, persons and person_authorships (see the module docstring); ``workers``: processes
+    that score the engine's chunks (default ``engine_workers``). Returns the number of persons."""
     plan = plan_corrections(con, _MentionsOfAuthor(con))
     extra = plan.extra_mentions(con)
     claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
@@ -211,15 +232,14 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         assigned: dict[str, str] = {}
         names: dict[str, str] = {}
         orcids: dict[str, str | None] = {}
-        for nodes in chunks:  # whole blocks at a time: memory bounded by the chunk, not the store
-            mentions = load_mentions(con, nodes) + [m for m in extra if _node_of(m.mention_id, claimed) in nodes]
-            ids = {m.mention_id for m in mentions}
-            must = [p for p in plan.must_link if p[0] in ids or p[1] in ids]
-            cannot = [p for p in plan.cannot_link if p[0] in ids and p[1] in ids]
-            assigned.update(disambiguate(mentions, must_link=must, cannot_link=cannot))
-            names.update((m.mention_id, m.name) for m in mentions)
-            orcids.update((m.mention_id, m.source_ids.get("orcid")) for m in mentions)
-            del mentions
+        # whole blocks at a time: memory bounded by the chunk, not the store
+        jobs = ((mention_rows(con, nodes), [m for m in extra if _node_of(m.mention_id, claimed) in nodes])
+                for nodes in chunks)
+        for chunk_assigned, chunk_names, chunk_orcids in _scored_chunks(
+                jobs, plan.must_link, plan.cannot_link, engine_workers(len(chunks)) if workers is None else workers):
+            assigned.update(chunk_assigned)
+            names.update(chunk_names)
+            orcids.update(chunk_orcids)
     finally:
         con.execute("DROP TABLE IF EXISTS _mention_nodes")
 
@@ -283,6 +303,55 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
            GROUP BY pm.work_id, pm.person_id"""
     )
     return len(person_frame)
+
+
+def engine_workers(chunks: int) -> int:
+    """Processes to score engine chunks in: one per core, no more than memory holds (ENGINE_WORKER_BYTES
+    each) or than there are chunks; 1 means in this process."""
+    available = _available_memory_bytes()
+    by_memory = max(1, available // ENGINE_WORKER_BYTES) if available else 1
+    return max(1, min(os.cpu_count() or 1, chunks, by_memory))
+
+
+def _available_memory_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def _score_chunk(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str, str]],
+                 cannot_link: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, str], dict[str, str | None]]:
+    """One chunk through the engine: ({mention id: cluster id}, {mention id: name}, {mention id: ORCID})."""
+    mentions = mentions_from_rows(rows) + extra
+    ids = {m.mention_id for m in mentions}
+    must = [p for p in must_link if p[0] in ids or p[1] in ids]
+    cannot = [p for p in cannot_link if p[0] in ids and p[1] in ids]
+    assigned = disambiguate(mentions, must_link=must, cannot_link=cannot)
+    return (assigned, {m.mention_id: m.name for m in mentions},
+            {m.mention_id: m.source_ids.get("orcid") for m in mentions})
+
+
+def _scored_chunks(jobs: Iterator[tuple[pa.Table, list[Mention]]], must_link: list[tuple[str, str]],
+                   cannot_link: list[tuple[str, str]], workers: int) -> Iterator[tuple[dict, dict, dict]]:
+    """``_score_chunk`` of each (rows, extra mentions) job, in job order. With several workers the chunks are
+    scored in that many processes while this one reads the next chunk from the store (DuckDB stays here:
+    a worker gets the chunk's rows as Arrow). At most one chunk waits beyond the ones being scored, so memory
+    stays at workers + 1 chunks."""
+    if workers <= 1:
+        for rows, extra in jobs:
+            yield _score_chunk(rows, extra, must_link, cannot_link)
+        return
+    # spawn, not fork: this process holds DuckDB's threads, which a forked child would inherit half-locked
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque = deque()
+        for rows, extra in jobs:
+            pending.append(pool.submit(_score_chunk, rows, extra, must_link, cannot_link))
+            while len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _node_of(mid: str, claimed: set[tuple[str, str]]) -> str:

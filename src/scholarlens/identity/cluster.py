@@ -52,9 +52,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from .names import (
@@ -163,21 +165,21 @@ def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _vocab_matrix(rows: list[list[str]], binary: bool = False, idf: bool = True, unit: bool = True) -> sp.csr_matrix:
-    """Documents x terms; sublinear tf times smoothed idf (over these documents), rows of unit length."""
-    vocab: dict[str, int] = {}
-    indptr = [0]
-    indices: list[int] = []
-    data: list[float] = []
-    for tokens in rows:
-        counts: dict[int, int] = {}
-        for t in tokens:
-            j = vocab.setdefault(t, len(vocab))
-            counts[j] = counts.get(j, 0) + 1
-        indices.extend(counts)
-        data.extend(1.0 if binary else 1.0 + math.log(c) for c in counts.values())
-        indptr.append(len(indices))
-    matrix = sp.csr_matrix((np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int64),
-                            np.asarray(indptr, dtype=np.int64)), shape=(len(rows), max(1, len(vocab))))
+    """Documents x terms; sublinear tf times smoothed idf (over these documents), rows of unit length. Term
+    columns are numbered in order of first appearance, and a row lists its terms in that order too."""
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    flat = list(chain.from_iterable(rows))
+    # pandas' hash table numbers the terms in order of first appearance, in C: a dict loop costs 10x more here
+    codes, vocab = pd.factorize(pd.Series(flat, dtype=object), sort=False) if flat else (np.zeros(0, np.int64), ())
+    n_terms = max(1, len(vocab))
+    keys = np.repeat(np.arange(len(rows), dtype=np.int64), lengths) * n_terms + codes
+    unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    order = np.argsort(first, kind="stable")  # rows are contiguous in ``flat``: this keeps rows in order
+    unique, counts = unique[order], counts[order]
+    data = np.ones(len(unique), np.float32) if binary else (1.0 + np.log(counts)).astype(np.float32)
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(unique // n_terms, minlength=len(rows)), out=indptr[1:])
+    matrix = sp.csr_matrix((data, unique % n_terms, indptr), shape=(len(rows), n_terms))
     if idf and matrix.nnz:
         df = np.bincount(matrix.indices, minlength=matrix.shape[1])
         weights = (np.log((1 + len(rows)) / (1 + df)) + 1).astype(np.float32)
