@@ -6,6 +6,7 @@ For sizes where the whole persons step would take too long to run here: the chun
 number of chunks, estimates the step. The estimate is labelled as one wherever it is quoted.
 
     python benchmarks/bench_persons_chunks.py --input /tmp/scale-bench/edges_100000000/input --store /tmp/p.duckdb --chunks 4
+    ... --workers 1    # in this process, as before engine workers existed
 
 --input is a bench_scale Parquet input (loaded into --store when the store does not exist yet).
 """
@@ -14,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 from pathlib import Path
 
 from scholarlens.analytics import persons
+from scholarlens.analytics.processes import map_in_processes
 from scholarlens.engine.parquet_io import load_into
-from scholarlens.identity.cluster import disambiguate
 from scholarlens.store.db import connect
 
 
@@ -28,11 +30,21 @@ def _rss_mb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
+def _score_and_peak(*job):
+    """persons._score_chunk, and the peak memory of the process that ran it (VmHWM: a worker's own)."""
+    assigned, _, _ = persons._score_chunk(*job)
+    with open("/proc/self/status") as status:
+        peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return assigned, peak_kb // 1024
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input", type=Path, required=True)
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--chunks", type=int, default=4, help="engine chunks to time")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="engine processes (0: persons.engine_workers, one per core as memory allows)")
     args = parser.parse_args(argv)
 
     new = not args.store.exists()
@@ -49,25 +61,27 @@ def main(argv: list[str] | None = None) -> None:
     split_s = time.perf_counter() - start
     settled_mentions = sum(len(block) for block in settled)
     del settled
-    total = con.execute("SELECT count(*) FROM authorships").fetchone()[0]
+    total = con.execute("SELECT count(*) FROM authorships").fetchall()[0][0]
     print(json.dumps({"split_s": round(split_s, 1), "mentions": total, "settled_in_sql": settled_mentions,
                       "engine_chunks": len(chunks)}), flush=True)
 
-    timed, engine_s, start = 0, 0.0, time.perf_counter()
-    for nodes in chunks[: args.chunks]:
-        mentions = persons.load_mentions(con, nodes)
-        t = time.perf_counter()
-        disambiguate(mentions)
-        engine_s += time.perf_counter() - t
-        timed += len(mentions)
-        print(json.dumps({"chunk_mentions": len(mentions), "engine_s": round(time.perf_counter() - t, 1),
-                          "so_far_s": round(time.perf_counter() - start, 1), "peak_rss_mb": _rss_mb()}), flush=True)
-    per_mention = (time.perf_counter() - start) / max(timed, 1)
+    workers = args.workers or persons.engine_workers(len(chunks))
+    timed, start = 0, time.perf_counter()
+    jobs = ((persons.mention_rows(con, nodes), [], [], []) for nodes in chunks[: args.chunks])
+    worker_peak = 0
+    for scored, peak_mb in map_in_processes(_score_and_peak, jobs, workers):
+        timed += len(scored)
+        worker_peak = max(worker_peak, peak_mb)
+        print(json.dumps({"chunk_mentions": len(scored), "so_far_s": round(time.perf_counter() - start, 1),
+                          "peak_rss_mb": _rss_mb(), "scoring_process_peak_mb": peak_mb}), flush=True)
+    wall = time.perf_counter() - start
+    per_mention = wall / max(timed, 1)
     print(json.dumps({
-        "timed_mentions": timed, "us_per_mention_read_and_scored": round(per_mention * 1e6),
-        "us_per_mention_engine_only": round(engine_s / max(timed, 1) * 1e6),
-        "estimate_all_chunks_one_core_s": round(per_mention * (total - settled_mentions)),
-        "peak_rss_mb": _rss_mb(),
+        "workers": workers, "chunks_timed": min(args.chunks, len(chunks)), "timed_mentions": timed,
+        "wall_s": round(wall, 1), "us_per_mention_wall": round(per_mention * 1e6),
+        "estimate_all_chunks_s": round(per_mention * (total - settled_mentions)),
+        "peak_rss_mb_this_process": _rss_mb(), "peak_rss_mb_scoring_process": worker_peak,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }), flush=True)
 
 

@@ -1,6 +1,7 @@
 """The persons step: name blocks of one firm group are settled without the engine, exactly as the engine would
 settle them; the rest is scored in chunks of whole blocks, so memory is bounded by the chunk."""
 
+import os
 import shutil
 from collections import Counter, defaultdict
 from types import SimpleNamespace
@@ -103,4 +104,4 @@ def test_chunks_scored_in_worker_processes_give_the_same_tables(sample_store, tm
 
 def test_engine_workers_never_exceed_chunks_or_cores():
     assert persons.engine_workers(1) == 1
-    assert 1 <= persons.engine_workers(10**6) <= (persons.os.cpu_count() or 1)
+    assert 1 <= persons.engine_workers(10**6) <= (os.cpu_count() or 1)

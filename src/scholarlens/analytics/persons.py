@@ -29,11 +29,7 @@ profile addresses stay the same across rebuilds; a second person holding mention
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from collections import Counter, defaultdict, deque
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter, defaultdict
 
 import duckdb
 import pandas as pd
@@ -41,13 +37,15 @@ import pyarrow as pa
 
 from ..identity.cluster import Mention, _UnionFind, blocks, cluster_id_for, disambiguate
 from ..identity.corrections import plan_corrections
+from .processes import map_in_processes, worker_count
 
 SEP = "\t"  # mention id = work_id TAB author_id: neither ever holds a tab
 ID_SCHEMES_BY_STRENGTH = ("orcid", "openalex", "s2author", "dblp")
 # Mentions the engine scores at a time (whole name blocks; document frequencies are over the chunk). Bounds the
 # step's memory at ~1 GB whatever the store's size; a store below it is scored in one go.
 CHUNK_MENTIONS = 250_000
-# A worker scoring one chunk of CHUNK_MENTIONS peaked at 1.1 GB (a 100M-edge store's chunk, mostly names and
+# Chunks are scored in worker processes, one per core (analytics.processes). A worker scoring one chunk of
+# CHUNK_MENTIONS peaked at 1.1 GB (a 100M-edge store's chunk, mostly names and
 # co-authors); the margin is for chunks with abstracts and organisations.
 ENGINE_WORKER_BYTES = 2 * 2**30
 
@@ -233,10 +231,10 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         names: dict[str, str] = {}
         orcids: dict[str, str | None] = {}
         # whole blocks at a time: memory bounded by the chunk, not the store
-        jobs = ((mention_rows(con, nodes), [m for m in extra if _node_of(m.mention_id, claimed) in nodes])
-                for nodes in chunks)
-        for chunk_assigned, chunk_names, chunk_orcids in _scored_chunks(
-                jobs, plan.must_link, plan.cannot_link, engine_workers(len(chunks)) if workers is None else workers):
+        jobs = ((mention_rows(con, nodes), [m for m in extra if _node_of(m.mention_id, claimed) in nodes],
+                 plan.must_link, plan.cannot_link) for nodes in chunks)
+        workers = engine_workers(len(chunks)) if workers is None else workers
+        for chunk_assigned, chunk_names, chunk_orcids in map_in_processes(_score_chunk, jobs, workers):
             assigned.update(chunk_assigned)
             names.update(chunk_names)
             orcids.update(chunk_orcids)
@@ -308,17 +306,7 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
 def engine_workers(chunks: int) -> int:
     """Processes to score engine chunks in: one per core, no more than memory holds (ENGINE_WORKER_BYTES
     each) or than there are chunks; 1 means in this process."""
-    available = _available_memory_bytes()
-    by_memory = max(1, available // ENGINE_WORKER_BYTES) if available else 1
-    return max(1, min(os.cpu_count() or 1, chunks, by_memory))
-
-
-def _available_memory_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError):
-        return None
+    return worker_count(chunks, ENGINE_WORKER_BYTES)
 
 
 def _score_chunk(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str, str]],
@@ -331,27 +319,6 @@ def _score_chunk(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str
     assigned = disambiguate(mentions, must_link=must, cannot_link=cannot)
     return (assigned, {m.mention_id: m.name for m in mentions},
             {m.mention_id: m.source_ids.get("orcid") for m in mentions})
-
-
-def _scored_chunks(jobs: Iterator[tuple[pa.Table, list[Mention]]], must_link: list[tuple[str, str]],
-                   cannot_link: list[tuple[str, str]], workers: int) -> Iterator[tuple[dict, dict, dict]]:
-    """``_score_chunk`` of each (rows, extra mentions) job, in job order. With several workers the chunks are
-    scored in that many processes while this one reads the next chunk from the store (DuckDB stays here:
-    a worker gets the chunk's rows as Arrow). At most one chunk waits beyond the ones being scored, so memory
-    stays at workers + 1 chunks."""
-    if workers <= 1:
-        for rows, extra in jobs:
-            yield _score_chunk(rows, extra, must_link, cannot_link)
-        return
-    # spawn, not fork: this process holds DuckDB's threads, which a forked child would inherit half-locked
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque = deque()
-        for rows, extra in jobs:
-            pending.append(pool.submit(_score_chunk, rows, extra, must_link, cannot_link))
-            while len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _node_of(mid: str, claimed: set[tuple[str, str]]) -> str:

@@ -1,0 +1,42 @@
+"""Pieces of an analytic computed in worker processes come back in order, equal to a loop in this process."""
+
+import os
+import time
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from scholarlens.analytics.processes import map_in_processes, worker_count
+
+
+def _sum_after(table: pa.Table, delay: float) -> tuple[int, int]:
+    time.sleep(delay)  # early jobs finish last: the order must still be the jobs'
+    return int(pc.sum(table["x"]).as_py() or 0), os.getpid()
+
+
+def _jobs():
+    return [(pa.table({"x": list(range(k))}), 0.3 if k < 3 else 0.0) for k in range(6)]
+
+
+def test_results_come_back_in_job_order_from_other_processes():
+    here = list(map_in_processes(_sum_after, _jobs(), workers=1))
+    pooled = list(map_in_processes(_sum_after, _jobs(), workers=2))
+    assert [s for s, _ in pooled] == [s for s, _ in here] == [k * (k - 1) // 2 for k in range(6)]
+    assert {pid for _, pid in here} == {os.getpid()}
+    assert os.getpid() not in {pid for _, pid in pooled}
+
+
+def test_a_failing_piece_raises_in_the_caller():
+    jobs = [(pa.table({"x": [1]}), 0.0), (pa.table({"y": [1]}), 0.0)]  # no column x: KeyError in the worker
+    try:
+        list(map_in_processes(_sum_after, jobs, workers=2))
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("the worker's error was lost")
+
+
+def test_worker_count_is_bounded_by_pieces_cores_and_memory():
+    assert worker_count(1, 1) == 1
+    assert worker_count(10**6, 1) == (os.cpu_count() or 1)
+    assert worker_count(10**6, 2**60) == 1  # no machine holds an exabyte per worker
