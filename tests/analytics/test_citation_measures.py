@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from scholarlens.analytics.build import analyse
+from scholarlens.analytics.citation_measures import compute_refnovelty
 from scholarlens.records import Provenance, Work
 from scholarlens.store import connect, write_records
 
@@ -81,6 +82,10 @@ def test_refnovelty_per_year_with_codes_equals_the_whole_graph_with_names(tmp_pa
         a, b = got[column].to_numpy(dtype=object), want[column].to_numpy(dtype=object)
         same = [(x == y) or (pd.isna(x) and pd.isna(y)) for x, y in zip(a, b)]
         assert all(same), column
+    # the years scored in two worker processes: the same table
+    compute_refnovelty(con, workers=2)
+    pooled = con.execute("SELECT * FROM work_refnovelty ORDER BY work_id").fetchdf()
+    pd.testing.assert_frame_equal(pooled, got)
 
 
 def test_cd_index_by_spans_of_years_equals_one_span(tmp_path, monkeypatch):
@@ -99,9 +104,9 @@ def test_cd_index_by_spans_of_years_equals_one_span(tmp_path, monkeypatch):
     con = connect(tmp_path / "s.duckdb")
     write_records(con, works)
 
-    def run(budget):
+    def run(budget, workers=1):
         monkeypatch.setattr(citation_measures, "DISRUPTION_EDGE_BUDGET", budget)
-        citation_measures.compute_disruption(con, as_of_year=2024)
+        citation_measures.compute_disruption(con, as_of_year=2024, workers=workers)
         return con.execute("SELECT * FROM work_disruption ORDER BY work_id").fetchall()
 
     spans = []
@@ -110,4 +115,5 @@ def test_cd_index_by_spans_of_years_equals_one_span(tmp_path, monkeypatch):
     whole, per_year = run(10**9), run(1)
     assert len(spans[0]) == 1 and len(spans[1]) == 20
     assert whole == per_year
+    assert run(1, workers=2) == whole  # the spans computed in two worker processes
     assert sum(1 for row in whole if row[1] is not None) > 300

@@ -40,3 +40,19 @@ def test_worker_count_is_bounded_by_pieces_cores_and_memory():
     assert worker_count(1, 1) == 1
     assert worker_count(10**6, 1) == (os.cpu_count() or 1)
     assert worker_count(10**6, 2**60) == 1  # no machine holds an exabyte per worker
+
+
+def test_a_script_without_a_main_guard_runs_once_from_stdin():
+    """Workers never re-run the caller's script: a script read from stdin, with no ``__main__`` guard, works."""
+    import subprocess
+    import sys
+
+    script = (
+        "import math\n"
+        "from scholarlens.analytics.processes import map_in_processes\n"
+        "print('top level', flush=True)\n"
+        "print(list(map_in_processes(math.comb, [(5, k) for k in range(6)], workers=2)))\n"
+    )
+    done = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["top level", "[1, 5, 10, 10, 5, 1]"]

@@ -20,11 +20,18 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from .disruption import CDINDEX_RULES, cd_index
+from .processes import map_in_processes, worker_count
 from .refnovelty import reference_novelty
 
 DISRUPTION_DELTA = 5  # years, as Funk and Owen-Smith (2017)
 UZZI_SHUFFLES = 20
 UZZI_SEED = 0
+# Citing years are scored in worker processes, one per core as memory allows (analytics.processes). A worker
+# scoring the largest year of the 10M-edge bench graph (575k references) peaked 0.70 GB above its start: 1.2 KB
+# per reference of the year.
+REFNOVELTY_WORKER_BYTES_PER_REF = 1_300
+# Below this many references the whole step takes about as long as starting a worker (a second or two).
+REFNOVELTY_PARALLEL_MIN_REFS = 1_000_000
 
 RESOLVED_EDGES_SQL = """
 SELECT DISTINCT citing.work_id AS citing, coalesce(cited.work_id, c.cited_key) AS cited
@@ -34,7 +41,10 @@ LEFT JOIN work_keys cited ON cited.key = c.cited_key
 """
 
 
-def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None) -> int:
+def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None,
+                       workers: int | None = None) -> int:
+    """CD index of every work into work_disruption; ``workers``: processes that compute the spans of years
+    (default: one per core as memory allows, when there are several spans)."""
     year_now = as_of_year or dt.date.today().year
     # cd_index reads ids only for equality and for membership in the works, so any one-to-one coding gives the
     # same result: integer codes made in SQL (works with a year first, then every other id an edge names) keep
@@ -62,7 +72,9 @@ def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = 
                ORDER BY t_citing NULLS LAST, citing"""
         )
         con.execute("DROP TABLE _cd_edges")
-        parts = [_disruption_of_years(con, first, last) for first, last in _year_spans(con, DISRUPTION_EDGE_BUDGET)]
+        spans = _year_spans(con, DISRUPTION_EDGE_BUDGET)
+        workers = worker_count(len(spans), DISRUPTION_WORKER_BYTES) if workers is None else workers
+        parts = list(map_in_processes(_disruption_of_part, (_span_part(con, a, b) for a, b in spans), workers))
         result = pa.concat_tables(parts) if parts else pa.table(
             {"id": pa.array([], pa.int64()), "cd": pa.array([], pa.float64()), "mcd": pa.array([], pa.float64()),
              "i": pa.array([], pa.int64())})
@@ -86,7 +98,9 @@ def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = 
 
 # Edges the CD index reads at once (about 0.2 GB of NumPy per million): focal years are taken together until
 # their part of the graph would hold more, so that a window's citations are read once per span, not per year.
+# Spans are computed in worker processes, one per core as memory allows (analytics.processes).
 DISRUPTION_EDGE_BUDGET = 20_000_000
+DISRUPTION_WORKER_BYTES = DISRUPTION_EDGE_BUDGET * 220
 
 
 def _year_spans(con: duckdb.DuckDBPyConnection, budget: int) -> list[tuple[int, int]]:
@@ -118,11 +132,16 @@ def _year_spans(con: duckdb.DuckDBPyConnection, budget: int) -> list[tuple[int, 
 
 
 def _disruption_of_years(con: duckdb.DuckDBPyConnection, first_year: int, last_year: int) -> pa.Table:
-    """CD index of the works of consecutive years, from the part of the graph they read (as the Spark engine
-    cuts it, by year): their references, the citations they receive, and the citations made in their windows
-    (first_year + 1 .. last_year + delta, or from first_year when same-year citers count) to their references.
-    A citation outside these touches neither a focal work nor its references, so it cannot change their CD;
-    cd_index places the others in each work's own window by the citers' years."""
+    """CD index of the works of consecutive years (see _span_part), in this process."""
+    return _disruption_of_part(*_span_part(con, first_year, last_year))
+
+
+def _span_part(con: duckdb.DuckDBPyConnection, first_year: int, last_year: int) -> tuple[pa.Table, pa.Table, int, int]:
+    """The part of the graph the works of consecutive years read (as the Spark engine cuts it, by year): their
+    references, the citations they receive, and the citations made in their windows (first_year + 1 ..
+    last_year + delta, or from first_year when same-year citers count) to their references. A citation outside
+    these touches neither a focal work nor its references, so it cannot change their CD; cd_index places the
+    others in each work's own window by the citers' years. Returns (works, edges, first_year, last_year)."""
     start = 1 if CDINDEX_RULES["same_year"] == "exclude" else 0
     a, b = int(first_year), int(last_year)
     lo, hi = a + start, b + DISRUPTION_DELTA
@@ -139,12 +158,18 @@ def _disruption_of_years(con: duckdb.DuckDBPyConnection, first_year: int, last_y
             UNION ALL
             SELECT DISTINCT e.citing, e.t_citing FROM edges e WHERE e.t_citing NOT BETWEEN {a} AND {b}"""
     ).to_arrow_table()
+    return works, edges.select(["citing", "cited"]), a, b
+
+
+def _disruption_of_part(works: pa.Table, edges: pa.Table, a: int, b: int) -> pa.Table:
+    """CD index of the works of years a..b from their part of the graph (_span_part): a pure function, so a
+    worker process can run it."""
     focal = pa.compute.and_(pa.compute.greater_equal(works["time"], a), pa.compute.less_equal(works["time"], b))
     if edges.num_rows == 0:
         ids = works.filter(focal)["id"]
         return pa.table({"id": ids, "cd": pa.nulls(len(ids), pa.float64()), "mcd": pa.nulls(len(ids), pa.float64()),
                          "i": pa.array(np.zeros(len(ids), dtype=np.int64))})
-    result = cd_index(works, edges.select(["citing", "cited"]), DISRUPTION_DELTA, **CDINDEX_RULES)
+    result = cd_index(works, edges, DISRUPTION_DELTA, **CDINDEX_RULES)
     return result.filter(focal).replace_schema_metadata(None)
 
 
@@ -182,9 +207,12 @@ def refnovelty_of_year(refs: pd.DataFrame, year, ids=None) -> pd.DataFrame:
     return table.astype(REFNOVELTY_COLUMNS)
 
 
-def compute_refnovelty(con: duckdb.DuckDBPyConnection, on_year: Callable[[int, int], None] | None = None) -> int:
+def compute_refnovelty(con: duckdb.DuckDBPyConnection, on_year: Callable[[int, int], None] | None = None,
+                       workers: int | None = None) -> int:
     """Journal-pair novelty of every work whose references (works in the store) have venues, one citing year at
-    a time: memory is bounded by the largest year, not the graph. on_year(done, total) reports progress."""
+    a time: memory is bounded by the largest year, not the graph. on_year(done, total) reports progress.
+    ``workers``: processes that score the years (default: one per core as memory allows, for graphs of at least
+    REFNOVELTY_PARALLEL_MIN_REFS references)."""
     # Integer codes in SQL (venues in sorted order; each year's citing works in sorted order) spare pandas
     # millions of strings; codes sort as the strings do, so the scores are those of the strings.
     con.execute(
@@ -201,16 +229,26 @@ def compute_refnovelty(con: duckdb.DuckDBPyConnection, on_year: Callable[[int, i
     )
     years = [row[0] for row in con.execute(
         "SELECT DISTINCT citing_year FROM _refnovelty_refs ORDER BY citing_year NULLS LAST").fetchall()]
+    total, largest = con.execute("SELECT coalesce(sum(n), 0), coalesce(max(n), 0) FROM (SELECT count(*) AS n "
+                                 "FROM _refnovelty_refs GROUP BY citing_year)").fetchall()[0]
+
+    def year_parts():
+        for year in years:
+            where = "citing_year IS NULL" if year is None else f"citing_year = {int(year)}"
+            refs = con.sql(
+                f"SELECT citing_code AS citing, journal, ref_year FROM _refnovelty_refs WHERE {where} ORDER BY rowid"
+            ).df()
+            ids = [row[0] for row in con.execute(
+                f"SELECT citing FROM _refnovelty_refs WHERE {where} GROUP BY citing, citing_code ORDER BY citing_code"
+            ).fetchall()]
+            yield refs, year, ids
+
+    if workers is None:
+        workers = (worker_count(len(years), REFNOVELTY_WORKER_BYTES_PER_REF * largest)
+                   if total >= REFNOVELTY_PARALLEL_MIN_REFS else 1)
     parts = []
-    for done, year in enumerate(years):
-        where = "citing_year IS NULL" if year is None else f"citing_year = {int(year)}"
-        refs = con.execute(
-            f"SELECT citing_code AS citing, journal, ref_year FROM _refnovelty_refs WHERE {where} ORDER BY rowid"
-        ).fetchdf()
-        ids = [row[0] for row in con.execute(
-            f"SELECT citing FROM _refnovelty_refs WHERE {where} GROUP BY citing, citing_code ORDER BY citing_code"
-        ).fetchall()]
-        parts.append(refnovelty_of_year(refs, year, ids))
+    for done, part in enumerate(map_in_processes(refnovelty_of_year, year_parts(), workers)):
+        parts.append(part)
         if on_year:
             on_year(done + 1, len(years))
     con.execute("DROP TABLE _refnovelty_refs")

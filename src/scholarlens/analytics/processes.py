@@ -1,22 +1,23 @@
-"""Independent pieces of one analytic (a chunk of name blocks, a span of years) computed in worker processes.
+"""Independent pieces of one analytic (a chunk of name blocks, a span of years, a citing year) computed in
+worker processes.
 
 The store stays in the calling process (DuckDB has one writer): it reads each piece's rows, as Arrow or pandas,
 and a worker runs a module-level function on them. Results come back in the order of the pieces, so the
 output is the one a loop in the calling process would give. While the workers compute, the caller reads the
 next piece; at most one piece waits beyond those being computed, so memory stays at workers + 1 pieces.
 
-Workers are spawned, not forked: the caller holds DuckDB's threads, which a forked child would inherit
-half-locked. A spawned worker imports scholarlens afresh (about a second), which is why a single piece, or a
+joblib's loky workers, not multiprocessing's: they never re-run the caller's script (a user's script without a
+``__main__`` guard, a notebook, ``python -`` all work), they are started once and reused by every step of a
+build, and they cap each worker's BLAS threads so that workers x threads fit the cores. A single piece, or a
 single core, runs in the calling process instead.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+
+from joblib import Parallel, delayed
 
 __all__ = ["worker_count", "map_in_processes", "available_memory_bytes"]
 
@@ -39,17 +40,15 @@ def worker_count(pieces: int, bytes_per_worker: int) -> int:
 
 
 def map_in_processes(fn: Callable, jobs: Iterable[tuple], workers: int) -> Iterator:
-    """``fn(*job)`` for each job, in job order; with ``workers`` > 1 in that many spawned processes (``fn`` and
-    the jobs' values must pickle: a module-level function, Arrow tables, data frames, plain values)."""
+    """``fn(*job)`` for each job, in job order; with ``workers`` > 1 in that many worker processes (``fn`` and
+    the jobs' values must pickle: a module-level function, Arrow tables, data frames, plain values). A worker's
+    exception is raised here."""
     if workers <= 1:
         for job in jobs:
             yield fn(*job)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: deque = deque()
-        for job in jobs:
-            pending.append(pool.submit(fn, *job))
-            while len(pending) > workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    # One piece per task, at most one queued beyond the running ones; max_nbytes=None: arrays travel pickled,
+    # not as read-only memory maps that the functions could not write to.
+    parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator", batch_size=1,
+                        pre_dispatch=workers + 1, max_nbytes=None)
+    yield from parallel(delayed(fn)(*job) for job in jobs)
