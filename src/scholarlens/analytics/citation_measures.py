@@ -131,11 +131,6 @@ def _year_spans(con: duckdb.DuckDBPyConnection, budget: int) -> list[tuple[int, 
     return spans
 
 
-def _disruption_of_years(con: duckdb.DuckDBPyConnection, first_year: int, last_year: int) -> pa.Table:
-    """CD index of the works of consecutive years (see _span_part), in this process."""
-    return _disruption_of_part(*_span_part(con, first_year, last_year))
-
-
 def _span_part(con: duckdb.DuckDBPyConnection, first_year: int, last_year: int) -> tuple[pa.Table, pa.Table, int, int]:
     """The part of the graph the works of consecutive years read (as the Spark engine cuts it, by year): their
     references, the citations they receive, and the citations made in their windows (first_year + 1 ..

@@ -215,7 +215,7 @@ def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, 
                 settled[block].append((work_id, author_id, name, _orcid(orcid) if orcid else None))
         finally:
             con.unregister("_settled")
-    return chunks, settled  # _mention_nodes stays for load_mentions; compute_persons drops it
+    return chunks, settled  # _mention_nodes stays for mention_rows; compute_persons drops it
 
 
 def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None,

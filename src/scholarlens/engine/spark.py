@@ -5,7 +5,8 @@ Nothing is written twice. Each step runs the one definition the DuckDB build run
 step               how it runs here                                                  partitioned by
 code links         mapInPandas calling analytics.codelinks.find_code_links/classify_host    input splits
 persons            analytics.persons.compute_persons itself, in DuckDB on the driver over     (not partitioned)
-                   the Parquet input (views, nothing copied); chunks of name blocks, in turn
+                   the Parquet input (views, nothing copied); chunks of name blocks, in
+                   worker processes on the driver (one per core)
 bibliometrics      analytics.bibliometrics' SQL constants, transpiled by engine.sql           Spark SQL
 disruption         cogroup.applyInPandas calling analytics.disruption.cd_index on the         focal year
                    subgraph a focal year needs (below)
@@ -694,9 +695,10 @@ def limitations() -> list[tuple[str, str, str]]:
 
     found = []
     if _has_persons():
-        found.append(("persons", "analytics.persons.compute_persons in DuckDB on the driver (not distributed)",
+        found.append(("persons", "analytics.persons.compute_persons in DuckDB on the driver, its chunks in worker "
+                      "processes there (not distributed)",
                       "its chunks of whole name blocks (analytics.persons._split_blocks) are independent: "
-                      "disambiguate per chunk in an applyInPandas"))
+                      "persons._score_chunk per chunk in an applyInPandas"))
     if _analyse_has("compute_ai_scores") and not _ai_scores_distributable():
         found.append(("AI scores", "analytics.ai_scores.compute_ai_scores in DuckDB on the driver (not distributed)",
                       "ai_scores.PAPERS_SQL, AUTHOR_AI_SCORE_SQL, WORK_SCHEMA and score_papers(frame) as module names"))
