@@ -66,8 +66,12 @@ def test_refnovelty_per_year_with_codes_equals_the_whole_graph_with_names(tmp_pa
               for i in range(120)]
     con = connect(tmp_path / "s.duckdb")
     write_records(con, old + citing)
-    analyse(con, as_of_year=2024)
+    progress = []
+    analyse(con, as_of_year=2024, on_progress=lambda step, done, total: progress.append((step, done, total)))
     got = con.execute("SELECT * FROM work_refnovelty ORDER BY work_id").fetchdf()
+    # the build reports each citing year as it is scored: 2001, 2002, 2003 and the work without a year
+    assert [p[1:] for p in progress if p[0] == "reference novelty"] == [(k, 4) for k in range(1, 5)]
+    assert [p[1:] for p in progress if p[0] == "disruption"] == [(1, 1)]
 
     papers = con.execute("SELECT work_id AS id, year FROM works WHERE year IS NOT NULL").fetchdf()
     refs = con.execute(f"""SELECT e.citing, w.venue AS journal, w.year AS ref_year

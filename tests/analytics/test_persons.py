@@ -85,7 +85,9 @@ def _tables(store, chunk_mentions, workers):
     con = connect(store)
     try:
         chunks, _ = persons._split_blocks(con, NO_CORRECTIONS, set(), [], chunk_mentions)
-        persons.compute_persons(con, chunk_mentions, workers=workers)
+        progress = []
+        persons.compute_persons(con, chunk_mentions, workers=workers, on_chunk=lambda *p: progress.append(p))
+        assert progress == [(k, len(chunks)) for k in range(1, len(chunks) + 1)]  # each chunk reported, in order
         return len(chunks), {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
                              for t in ("person_mentions", "persons", "person_authorships")}
     finally:

@@ -42,14 +42,21 @@ def analyse(
     con: duckdb.DuckDBPyConnection,
     as_of_year: int | None = None,
     on_step: Callable[[str], None] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
 ) -> None:
-    """Recompute everything; a failure leaves the previous tables as they were."""
+    """Recompute everything; a failure leaves the previous tables as they were. ``on_step(name)`` is called as
+    each step starts; ``on_progress(name, done, total)`` as the long ones (persons' engine chunks, the CD index's
+    spans of years, reference novelty's citing years) finish a piece."""
+
+    def progress(name: str) -> Callable[[int, int], None] | None:
+        return (lambda done, total: on_progress(name, done, total)) if on_progress else None
+
     steps = [
         ("code links", lambda: compute_code_links(con)),
-        ("persons", lambda: compute_persons(con)),
+        ("persons", lambda: compute_persons(con, on_chunk=progress("persons"))),
         ("bibliometrics", lambda: compute_bibliometrics(con, as_of_year=as_of_year)),
-        ("disruption", lambda: compute_disruption(con, as_of_year=as_of_year)),
-        ("reference novelty", lambda: compute_refnovelty(con)),
+        ("disruption", lambda: compute_disruption(con, as_of_year=as_of_year, on_span=progress("disruption"))),
+        ("reference novelty", lambda: compute_refnovelty(con, on_year=progress("reference novelty"))),
         ("semantic novelty", lambda: compute_semantic_novelty(con)),
         ("AI scores", lambda: compute_ai_scores(con)),
     ]

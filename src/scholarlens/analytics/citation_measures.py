@@ -42,9 +42,10 @@ LEFT JOIN work_keys cited ON cited.key = c.cited_key
 
 
 def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None,
-                       workers: int | None = None) -> int:
+                       workers: int | None = None, on_span: Callable[[int, int], None] | None = None) -> int:
     """CD index of every work into work_disruption; ``workers``: processes that compute the spans of years
-    (default: one per core as memory allows, when there are several spans)."""
+    (default: one per core as memory allows, when there are several spans); on_span(done, total) reports
+    progress."""
     year_now = as_of_year or dt.date.today().year
     # cd_index reads ids only for equality and for membership in the works, so any one-to-one coding gives the
     # same result: integer codes made in SQL (works with a year first, then every other id an edge names) keep
@@ -74,7 +75,11 @@ def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = 
         con.execute("DROP TABLE _cd_edges")
         spans = _year_spans(con, DISRUPTION_EDGE_BUDGET)
         workers = worker_count(len(spans), DISRUPTION_WORKER_BYTES) if workers is None else workers
-        parts = list(map_in_processes(_disruption_of_part, (_span_part(con, a, b) for a, b in spans), workers))
+        parts = []
+        for part in map_in_processes(_disruption_of_part, (_span_part(con, a, b) for a, b in spans), workers):
+            parts.append(part)
+            if on_span:
+                on_span(len(parts), len(spans))
         result = pa.concat_tables(parts) if parts else pa.table(
             {"id": pa.array([], pa.int64()), "cd": pa.array([], pa.float64()), "mcd": pa.array([], pa.float64()),
              "i": pa.array([], pa.int64())})

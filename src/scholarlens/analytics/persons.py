@@ -30,6 +30,7 @@ profile addresses stay the same across rebuilds; a second person holding mention
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 
 import duckdb
 import pandas as pd
@@ -219,9 +220,10 @@ def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, 
 
 
 def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None,
-                    workers: int | None = None) -> int:
+                    workers: int | None = None, on_chunk: Callable[[int, int], None] | None = None) -> int:
     """Write person_mentions, persons and person_authorships (see the module docstring); ``workers``: processes
-    that score the engine's chunks (default ``engine_workers``). Returns the number of persons."""
+    that score the engine's chunks (default ``engine_workers``); on_chunk(done, total) reports progress. Returns
+    the number of persons."""
     plan = plan_corrections(con, _MentionsOfAuthor(con))
     extra = plan.extra_mentions(con)
     claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
@@ -234,10 +236,13 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         jobs = ((mention_rows(con, nodes), [m for m in extra if _node_of(m.mention_id, claimed) in nodes],
                  plan.must_link, plan.cannot_link) for nodes in chunks)
         workers = engine_workers(len(chunks)) if workers is None else workers
-        for chunk_assigned, chunk_names, chunk_orcids in map_in_processes(_score_chunk, jobs, workers):
+        scored = map_in_processes(_score_chunk, jobs, workers)
+        for done, (chunk_assigned, chunk_names, chunk_orcids) in enumerate(scored, 1):
             assigned.update(chunk_assigned)
             names.update(chunk_names)
             orcids.update(chunk_orcids)
+            if on_chunk:
+                on_chunk(done, len(chunks))
     finally:
         con.execute("DROP TABLE IF EXISTS _mention_nodes")
 

@@ -94,7 +94,8 @@ def run_build(con, paths: list[Path]) -> pipeline.IngestSummary:
         bar.update(task, description="analyse", total=None, current="", files="")
         from ..analytics.build import analyse
 
-        analyse(con, on_step=lambda step: bar.update(task, current=step))
+        analyse(con, on_step=lambda step: bar.update(task, current=step),
+                on_progress=lambda step, done, total: bar.update(task, current=f"{step} {done}/{total}"))
     return summary
 
 
@@ -150,7 +151,7 @@ def build(
         if engine == "duckdb":
             from ..analytics.build import analyse
 
-            analyse(con, on_step=step)
+            analyse(con, on_step=step, on_progress=lambda name, done, total: step(f"{name} {done}/{total}"))
         else:
             from ..engine.run import build_store
 

@@ -59,7 +59,8 @@ def ingest(
         from ..analytics.build import analyse
 
         bar.update(task, description="analyse", total=None, completed=0, current="")
-        analyse(con, on_step=lambda step: bar.update(task, current=step))
+        analyse(con, on_step=lambda step: bar.update(task, current=step),
+                on_progress=lambda step, done, total: bar.update(task, current=f"{step} {done}/{total}"))
 
     if source == "snapshot":
         import importlib.util
