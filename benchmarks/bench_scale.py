@@ -459,6 +459,7 @@ def _fmt_s(seconds: float) -> str:
 
 
 def render(results: list[dict], argv: list[str], started: str) -> str:
+    results = sorted(results, key=lambda r: r["graph"]["edges"])  # merged runs of any size, read from small to large
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
                f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GB, Python {platform.python_version()}")
     commands = []
