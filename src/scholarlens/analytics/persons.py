@@ -255,7 +255,10 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         for mid, (_, _, name, orcid) in zip(mids, block):
             names[mid], orcids[mid] = name, orcid
     del settled
-    person_of_cluster = _person_ids(members, _previous_person_ids(con))
+    # each person's author ids with their mention counts, read once: the anchor, the ids and the claims use them
+    author_counts = {cid: Counter(mid.split(SEP, 1)[1] for mid in mids) for cid, mids in members.items()}
+    anchors = {cid: _anchor(counts) for cid, counts in author_counts.items()}
+    person_of_cluster = _person_ids(members, anchors, author_counts, _previous_person_ids(con))
     active = {cid for cid, _, _, _, is_active in plan.corrections if is_active}
     corrections_of: dict[str, set[int]] = defaultdict(set)  # person id -> ids of corrections about them
     for correction_id, mid in plan.touched:
@@ -272,12 +275,12 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
     person_rows = []
     for cid, mids in members.items():
         pid = person_of_cluster[cid]
-        authors = sorted({mid.split(SEP, 1)[1] for mid in mids})
+        authors = sorted(author_counts[cid])
         claimed = plan.claimed_orcid(mids)
         orcid = claimed or next((o for o in sorted(filter(None, (orcids[m] for m in mids)))), None)
         name = Counter(names[m] for m in mids if names[m]).most_common(1)
         about = corrections_of.get(pid, set())
-        person_rows.append((pid, name[0][0] if name else pid, orcid, _anchor(mids), authors,
+        person_rows.append((pid, name[0][0] if name else pid, orcid, anchors[cid], authors,
                             len(mids), bool(about & active), sorted(about)))
     # Typed columns: a list column whose first rows are all empty would otherwise be read as a list of NULL
     columns = list(zip(*person_rows)) if person_rows else [[] for _ in range(8)]
@@ -331,10 +334,10 @@ def _node_of(mid: str, claimed: set[tuple[str, str]]) -> str:
     return author_id if not author_id.startswith("name:") or (work_id, author_id) in claimed else mid
 
 
-def _anchor(mids: list[str]) -> str:
-    """The author id that best names a group of mentions: the strongest kind of id, then the most mentions."""
-    counts = Counter(mid.split(SEP, 1)[1] for mid in mids)
-    return min(counts, key=lambda a: (_strength(a), -counts[a], a))
+def _anchor(author_counts: Counter) -> str:
+    """The author id that best names a group of mentions (given as {author id: its mentions}): the strongest
+    kind of id, then the most mentions."""
+    return min(author_counts, key=lambda a: (_strength(a), -author_counts[a], a))
 
 
 def _previous_person_ids(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -344,7 +347,8 @@ def _previous_person_ids(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {mention_id(w, a): p for w, a, p in con.execute("SELECT work_id, author_id, person_id FROM person_mentions").fetchall()}
 
 
-def _person_ids(members: dict[str, list[str]], previous: dict[str, str]) -> dict[str, str]:
+def _person_ids(members: dict[str, list[str]], anchors: dict[str, str], author_counts: dict[str, Counter],
+                previous: dict[str, str]) -> dict[str, str]:
     """Each cluster's person id, stable across rebuilds: the id most of its mentions had at the last build;
     for a new person, its anchor author id; failing both (the id is taken by a cluster with a better claim to
     it), the engine's cluster id. Claims are settled greedily, strongest first."""
@@ -353,8 +357,7 @@ def _person_ids(members: dict[str, list[str]], previous: dict[str, str]) -> dict
         votes = Counter(previous[m] for m in mids if m in previous)
         for pid, n in votes.items():
             claims.append((2, n, pid, cid))
-        anchor = _anchor(mids)
-        claims.append((1, sum(1 for m in mids if m.endswith(SEP + anchor)), anchor, cid))
+        claims.append((1, author_counts[cid][anchors[cid]], anchors[cid], cid))
     out: dict[str, str] = {}
     taken: set[str] = set()
     for _, _, pid, cid in sorted(claims, key=lambda c: (-c[0], -c[1], c[2], c[3])):
