@@ -233,8 +233,11 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         names: dict[str, str] = {}
         orcids: dict[str, str | None] = {}
         # whole blocks at a time: memory bounded by the chunk, not the store
+        def touches(pairs, nodes):  # the corrections' pairs a chunk can use, not all of them to every worker
+            return [p for p in pairs if _node_of(p[0], claimed) in nodes or _node_of(p[1], claimed) in nodes]
+
         jobs = ((mention_rows(con, nodes), [m for m in extra if _node_of(m.mention_id, claimed) in nodes],
-                 plan.must_link, plan.cannot_link) for nodes in chunks)
+                 touches(plan.must_link, nodes), touches(plan.cannot_link, nodes)) for nodes in chunks)
         workers = engine_workers(len(chunks)) if workers is None else workers
         scored = map_in_processes(_score_chunk, jobs, workers)
         for done, (chunk_assigned, chunk_names, chunk_orcids) in enumerate(scored, 1):
