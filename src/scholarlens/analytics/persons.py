@@ -36,7 +36,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from ..identity.cluster import Mention, _UnionFind, blocks, cluster_id_for, disambiguate
+from ..identity.cluster import Mention, _UnionFind, blocks, disambiguate
 from ..identity.corrections import plan_corrections
 from .processes import map_in_processes, worker_count
 
@@ -163,12 +163,29 @@ class _MentionsOfAuthor:
 
 def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, str]], extra: list[Mention],
                   chunk_mentions: int):
+    """``_plan_blocks``, with the settled blocks read into Python: (chunks, settled: a list of blocks, each the
+    list of (work_id, author_id, name, orcid) of its mentions, in (work_id, author_id) order). For tests and
+    benchmarks; the build keeps the settled mentions in SQL (``_settled_table``)."""
+    chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions)
+    settled: list[list[tuple]] = [[] for _ in range(len(set(settled_nodes.values())))]
+    if settled_nodes:
+        _settled_table(con, settled_nodes)
+        for work_id, author_id, name, orcid, block in con.execute(
+                "SELECT work_id, author_id, name, orcid, block FROM _settled_mentions ORDER BY work_id, author_id"
+        ).fetchall():
+            settled[block].append((work_id, author_id, name, orcid))
+        con.execute("DROP TABLE _settled_mentions")
+    return chunks, settled  # _mention_nodes stays for mention_rows; compute_persons drops it
+
+
+def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, str]], extra: list[Mention],
+                 chunk_mentions: int) -> tuple[list[set[str]], dict[str, int]]:
     """Group the store's mentions by name block (the engine's own blocks(), with the corrections' must-links) and
     sort the blocks into those the engine need not score (one firm group, no correction about it: one person)
     and chunks of whole blocks for the engine, about ``chunk_mentions`` mentions each.
 
-    Returns (chunks: a list of sets of firm-group nodes, settled: a list of blocks, each the list of
-    (work_id, author_id, name, orcid) of its mentions)."""
+    Returns (chunks: a list of sets of firm-group nodes, settled: {firm-group node: number of its settled
+    block}). Leaves the temporary table _mention_nodes."""
     constrained = {_node_of(mid, claimed) for pair in plan.must_link + plan.cannot_link for mid in pair}
     constrained |= {_node_of(mid, claimed) for _, mid in plan.touched}
     constrained |= {_node_of(m.mention_id, claimed) for m in extra}
@@ -206,17 +223,20 @@ def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, 
             size = 0
         chunks[-1] |= nodes
         size += sum(rows[r][3] for r in block)
-    settled: list[list[tuple]] = [[] for _ in range(n_settled)]
-    if settled_nodes:
-        con.register("_settled", pd.DataFrame({"node": list(settled_nodes), "block": list(settled_nodes.values())}))
-        try:
-            for work_id, author_id, name, orcid, block in con.execute(
-                    "SELECT m.work_id, m.author_id, m.name, m.orcid, s.block FROM _mention_nodes m "
-                    "JOIN _settled s USING (node) ORDER BY m.work_id, m.author_id").fetchall():
-                settled[block].append((work_id, author_id, name, _orcid(orcid) if orcid else None))
-        finally:
-            con.unregister("_settled")
-    return chunks, settled  # _mention_nodes stays for mention_rows; compute_persons drops it
+    return chunks, settled_nodes
+
+
+def _settled_table(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int]) -> None:
+    """The temporary table _settled_mentions(work_id, author_id, name, orcid, block): every mention of a
+    settled block, its ORCID reduced to the bare identifier."""
+    con.register("_settled", pd.DataFrame({"node": list(settled_nodes), "block": list(settled_nodes.values())}))
+    try:
+        con.execute("""CREATE OR REPLACE TEMP TABLE _settled_mentions AS
+                       SELECT m.work_id, m.author_id, m.name,
+                              CASE WHEN m.orcid <> '' THEN regexp_extract(m.orcid, '[^/]*$') END AS orcid, s.block
+                       FROM _mention_nodes m JOIN _settled s USING (node)""")
+    finally:
+        con.unregister("_settled")
 
 
 def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None,
@@ -228,10 +248,11 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
     extra = plan.extra_mentions(con)
     claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
     try:
-        chunks, settled = _split_blocks(con, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS)
+        chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS)
         assigned: dict[str, str] = {}
         names: dict[str, str] = {}
         orcids: dict[str, str | None] = {}
+
         # whole blocks at a time: memory bounded by the chunk, not the store
         def touches(pairs, nodes):  # the corrections' pairs a chunk can use, not all of them to every worker
             return [p for p in pairs if _node_of(p[0], claimed) in nodes or _node_of(p[1], claimed) in nodes]
@@ -246,60 +267,78 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
             orcids.update(chunk_orcids)
             if on_chunk:
                 on_chunk(done, len(chunks))
+        # Settled blocks stay in SQL: one person each, whatever their size, at no Python cost per mention.
+        _settled_table(con, settled_nodes) if settled_nodes else con.execute(
+            "CREATE OR REPLACE TEMP TABLE _settled_mentions (work_id VARCHAR, author_id VARCHAR, name VARCHAR, "
+            "orcid VARCHAR, block BIGINT)")
     finally:
         con.execute("DROP TABLE IF EXISTS _mention_nodes")
+    try:
+        return _write_persons(con, plan, assigned, names, orcids)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _settled_mentions")
 
+
+def _write_persons(con: duckdb.DuckDBPyConnection, plan, assigned: dict[str, str], names: dict[str, str],
+                   orcids: dict[str, str | None]) -> int:
+    """person_mentions, persons and person_authorships from the engine's clusters (``assigned``) and the settled
+    blocks (temporary table _settled_mentions); returns the number of persons."""
     members: dict[str, list[str]] = defaultdict(list)
     for mid, cid in assigned.items():
         members[cid].append(mid)
-    for block in settled:  # one person each, named as the engine would name the cluster
-        mids = [mention_id(w, a) for w, a, _, _ in block]
-        members[cluster_id_for(mids)] = mids
-        for mid, (_, _, name, orcid) in zip(mids, block):
-            names[mid], orcids[mid] = name, orcid
-    del settled
-    # each person's author ids with their mention counts, read once: the anchor, the ids and the claims use them
+    engine_mentions = pd.DataFrame([(*mid.split(SEP, 1), cid) for mid, cid in assigned.items()],
+                                   columns=["work_id", "author_id", "cluster"], dtype=object)
+    settled = _settled_persons(con)
+    # per person: (votes of its mentions' previous person ids, its anchor author id, that id's mentions, size)
     author_counts = {cid: Counter(mid.split(SEP, 1)[1] for mid in mids) for cid, mids in members.items()}
+    author_counts.update(settled["authors"])
     anchors = {cid: _anchor(counts) for cid, counts in author_counts.items()}
-    person_of_cluster = _person_ids(members, anchors, author_counts, _previous_person_ids(con))
+    sizes = {cid: len(mids) for cid, mids in members.items()}
+    sizes.update({cid: row[1] for cid, row in settled["rows"].items()})
+    votes = _previous_votes(con, engine_mentions)
+    votes.update(settled["votes"])
+    person_of_cluster = _person_ids(sizes, anchors, author_counts, votes)
     active = {cid for cid, _, _, _, is_active in plan.corrections if is_active}
     corrections_of: dict[str, set[int]] = defaultdict(set)  # person id -> ids of corrections about them
     for correction_id, mid in plan.touched:
         if mid in assigned:
             corrections_of[person_of_cluster[assigned[mid]]].add(correction_id)
 
-    rows = []
-    for cid, mids in members.items():
-        pid = person_of_cluster[cid]
-        for mid in mids:
-            work_id, author_id = mid.split(SEP, 1)
-            rows.append((work_id, author_id, pid))
-    mention_frame = pd.DataFrame(rows, columns=["work_id", "author_id", "person_id"])
+    engine_mentions["person_id"] = engine_mentions["cluster"].map(person_of_cluster)
     person_rows = []
     for cid, mids in members.items():
         pid = person_of_cluster[cid]
-        authors = sorted(author_counts[cid])
         claimed = plan.claimed_orcid(mids)
         orcid = claimed or next((o for o in sorted(filter(None, (orcids[m] for m in mids)))), None)
         name = Counter(names[m] for m in mids if names[m]).most_common(1)
         about = corrections_of.get(pid, set())
-        person_rows.append((pid, name[0][0] if name else pid, orcid, anchors[cid], authors,
+        person_rows.append((pid, name[0][0] if name else pid, orcid, anchors[cid], sorted(author_counts[cid]),
                             len(mids), bool(about & active), sorted(about)))
+    for cid, (block, size, orcid, name) in settled["rows"].items():
+        pid = person_of_cluster[cid]
+        person_rows.append((pid, name or pid, orcid, anchors[cid], sorted(author_counts[cid]), size, False, []))
+    settled_ids = pd.DataFrame({"block": pd.Series([row[0] for row in settled["rows"].values()], dtype="int64"),
+                                "person_id": pd.Series([person_of_cluster[cid] for cid in settled["rows"]], dtype=object)})
     # Typed columns: a list column whose first rows are all empty would otherwise be read as a list of NULL
     columns = list(zip(*person_rows)) if person_rows else [[] for _ in range(8)]
     person_frame = pa.table(
         [pa.array(c, type=t) for c, t in zip(columns, (pa.string(), pa.string(), pa.string(), pa.string(),
                                                       pa.list_(pa.string()), pa.int64(), pa.bool_(), pa.list_(pa.int32())))],
         names=["person_id", "name", "orcid", "anchor_author_id", "author_ids", "mentions", "curated", "correction_ids"])
-    con.register("_pm", mention_frame)
+    con.register("_pm", engine_mentions[["work_id", "author_id", "person_id"]])
+    con.register("_settled_ids", settled_ids)
     con.register("_persons", person_frame)
     try:
-        con.execute("CREATE OR REPLACE TABLE person_mentions AS SELECT * FROM _pm")
+        con.execute("""CREATE OR REPLACE TABLE person_mentions AS
+                       SELECT work_id, author_id, person_id FROM _pm
+                       UNION ALL
+                       SELECT m.work_id, m.author_id, i.person_id FROM _settled_mentions m JOIN _settled_ids i USING (block)""")
         con.execute("""CREATE OR REPLACE TABLE persons AS
                        SELECT person_id, name, orcid, anchor_author_id, CAST(author_ids AS VARCHAR[]) AS author_ids,
                               mentions, curated, CAST(correction_ids AS INTEGER[]) AS correction_ids FROM _persons""")
     finally:
         con.unregister("_pm")
+        con.unregister("_settled_ids")
         con.unregister("_persons")
     con.execute(
         """CREATE OR REPLACE TABLE person_authorships AS
@@ -343,22 +382,66 @@ def _anchor(author_counts: Counter) -> str:
     return min(author_counts, key=lambda a: (_strength(a), -author_counts[a], a))
 
 
-def _previous_person_ids(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """mention id -> the person id it had at the last build (empty on the first build)."""
-    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_mentions'").fetchall()[0][0]:
+def _has_previous_build(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_mentions'"
+                       ).fetchall()[0][0] > 0
+
+
+def _previous_votes(con: duckdb.DuckDBPyConnection, engine_mentions: pd.DataFrame) -> dict[str, Counter]:
+    """cluster -> Counter of the person ids its mentions had at the last build (empty on the first build)."""
+    if not _has_previous_build(con) or engine_mentions.empty:
         return {}
-    return {mention_id(w, a): p for w, a, p in con.execute("SELECT work_id, author_id, person_id FROM person_mentions").fetchall()}
+    con.register("_engine_mentions", engine_mentions)
+    try:
+        rows = con.execute("""SELECT e.cluster, p.person_id, count(*) FROM _engine_mentions e
+                              JOIN person_mentions p USING (work_id, author_id) GROUP BY ALL""").fetchall()
+    finally:
+        con.unregister("_engine_mentions")
+    votes: dict[str, Counter] = defaultdict(Counter)
+    for cid, pid, n in rows:
+        votes[cid][pid] = n
+    return votes
 
 
-def _person_ids(members: dict[str, list[str]], anchors: dict[str, str], author_counts: dict[str, Counter],
-                previous: dict[str, str]) -> dict[str, str]:
-    """Each cluster's person id, stable across rebuilds: the id most of its mentions had at the last build;
-    for a new person, its anchor author id; failing both (the id is taken by a cluster with a better claim to
-    it), the engine's cluster id. Claims are settled greedily, strongest first."""
-    claims = []  # (how many of its mentions back the id, id, cluster)
-    for cid, mids in members.items():
-        votes = Counter(previous[m] for m in mids if m in previous)
-        for pid, n in votes.items():
+def _settled_persons(con: duckdb.DuckDBPyConnection) -> dict:
+    """The settled blocks of _settled_mentions, aggregated in SQL, keyed by the cluster id the engine would give
+    them (cluster_id_for: "p" + sha1 of the smallest mention id): "rows" {cid: (block, mentions, ORCID, name)}
+    (the smallest ORCID; the most frequent name, ties to the one met first in (work_id, author_id) order, as
+    Counter.most_common over sorted mentions), "authors" {cid: Counter of author ids}, "votes" {cid: Counter of
+    previous person ids}."""
+    rows = con.execute(
+        """WITH blocks AS (
+               SELECT block, 'p' || substr(sha1(min(work_id || chr(9) || author_id)), 1, 16) AS cid,
+                      count(*) AS mentions, min(nullif(orcid, '')) AS orcid
+               FROM _settled_mentions GROUP BY block),
+           names AS (
+               SELECT block, name FROM (
+                   SELECT block, name, count(*) AS n, min(work_id || chr(9) || author_id) AS first
+                   FROM _settled_mentions WHERE name <> '' GROUP BY block, name)
+               QUALIFY row_number() OVER (PARTITION BY block ORDER BY n DESC, first) = 1)
+           SELECT b.cid, b.block, b.mentions, b.orcid, n.name FROM blocks b LEFT JOIN names n USING (block)"""
+    ).fetchall()
+    out = {"rows": {cid: (block, mentions, orcid, name) for cid, block, mentions, orcid, name in rows},
+           "authors": defaultdict(Counter), "votes": defaultdict(Counter)}
+    cid_of = {block: cid for cid, block, _, _, _ in rows}
+    for block, author_id, n in con.execute(
+            "SELECT block, author_id, count(*) FROM _settled_mentions GROUP BY ALL").fetchall():
+        out["authors"][cid_of[block]][author_id] = n
+    if _has_previous_build(con):
+        for block, pid, n in con.execute("""SELECT m.block, p.person_id, count(*) FROM _settled_mentions m
+                                            JOIN person_mentions p USING (work_id, author_id) GROUP BY ALL""").fetchall():
+            out["votes"][cid_of[block]][pid] = n
+    return out
+
+
+def _person_ids(sizes: dict[str, int], anchors: dict[str, str], author_counts: dict[str, Counter],
+                votes: dict[str, Counter]) -> dict[str, str]:
+    """Each cluster's person id, stable across rebuilds: the id most of its mentions had at the last build
+    (``votes``); for a new person, its anchor author id; failing both (the id is taken by a cluster with a better
+    claim to it), the engine's cluster id. Claims are settled greedily, strongest first."""
+    claims = []  # (kind, how many of its mentions back the id, id, cluster)
+    for cid in sizes:
+        for pid, n in votes.get(cid, {}).items():
             claims.append((2, n, pid, cid))
         claims.append((1, author_counts[cid][anchors[cid]], anchors[cid], cid))
     out: dict[str, str] = {}
@@ -368,9 +451,9 @@ def _person_ids(members: dict[str, list[str]], anchors: dict[str, str], author_c
             continue
         out[cid] = pid
         taken.add(pid)
-    for cid in members:
+    for cid in sizes:
         if cid not in out:
-            out[cid] = cid if cid not in taken else f"{cid}-{len(members[cid])}"
+            out[cid] = cid if cid not in taken else f"{cid}-{sizes[cid]}"
     return out
 
 
