@@ -107,3 +107,38 @@ def test_chunks_scored_in_worker_processes_give_the_same_tables(sample_store, tm
 def test_engine_workers_never_exceed_chunks_or_cores():
     assert persons.engine_workers(1) == 1
     assert 1 <= persons.engine_workers(10**6) <= (os.cpu_count() or 1)
+
+
+def test_a_settled_person_is_named_by_its_most_frequent_name_ties_to_the_first_work(tmp_path):
+    """Blocks settled in SQL name their person as the engine path would (Counter.most_common over the mentions
+    in (work, author) order): two names twice each, the one on the first work wins, not the alphabetically
+    first; the id is the engine's cluster id rule and stays across a rebuild."""
+    import datetime as dt
+
+    from scholarlens.identity.cluster import cluster_id_for
+    from scholarlens.records import Authorship, Provenance, Work
+    from scholarlens.store import write_records
+
+    printed = {"doi:10.1/w1": "Alice Smith", "doi:10.1/w2": "A. Smith", "doi:10.1/w3": "A. Smith",
+               "doi:10.1/w4": "Alice Smith"}
+    works = [Work(keys=[key], title=f"Paper {key}", year=2020, publication_date=dt.date(2020, 1, 1),
+                  provenance=Provenance("openalex", key),
+                  authorships=[Authorship(author_key="openalex:A1", position=1, raw_name=name)])
+             for key, name in printed.items()]
+    con = connect(tmp_path / "s.duckdb")
+    try:
+        write_records(con, works)
+        chunks, settled = persons._split_blocks(con, NO_CORRECTIONS, set(), [], chunk_mentions=10**9)
+        con.execute("DROP TABLE IF EXISTS _mention_nodes")
+        assert chunks == [] and len(settled) == 1  # one source id: settled without the engine
+        for _ in range(2):  # a first build, then a rebuild voting with the previous ids
+            persons.compute_persons(con)
+            (person_id, name, mentions), = con.execute("SELECT person_id, name, mentions FROM persons").fetchall()
+            assert (person_id, name, mentions) == ("openalex:A1", "Alice Smith", 4)
+        # the settled block's cluster id, made in SQL, is the engine's cluster_id_for of its mentions
+        mids = [persons.mention_id(w, a) for w, a in con.execute("SELECT work_id, author_id FROM person_mentions").fetchall()]
+        _, settled_nodes = persons._plan_blocks(con, NO_CORRECTIONS, set(), [], 10**9)
+        persons._settled_table(con, settled_nodes)
+        assert list(persons._settled_persons(con)["rows"]) == [cluster_id_for(mids)]
+    finally:
+        con.close()
