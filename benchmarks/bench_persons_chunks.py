@@ -58,11 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     plan = persons.plan_corrections(con, persons._MentionsOfAuthor(con))
     extra = plan.extra_mentions(con)
     chunks, settled_nodes = persons._plan_blocks(con, plan, set(), extra, persons.CHUNK_MENTIONS)
-    if settled_nodes:
-        persons._settled_table(con, settled_nodes)
-        settled_mentions = con.execute("SELECT count(*) FROM _settled_mentions").fetchall()[0][0]
-    else:
-        settled_mentions = 0
+    persons._settled_table(con, settled_nodes)
+    settled_mentions = con.execute("SELECT count(*) FROM _settled_mentions").fetchall()[0][0]
     split_s = time.perf_counter() - start
     total = con.execute("SELECT count(*) FROM authorships").fetchall()[0][0]
     print(json.dumps({"split_s": round(split_s, 1), "mentions": total, "settled_in_sql": settled_mentions,

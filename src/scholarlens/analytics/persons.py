@@ -168,13 +168,12 @@ def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, 
     benchmarks; the build keeps the settled mentions in SQL (``_settled_table``)."""
     chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions)
     settled: list[list[tuple]] = [[] for _ in range(len(set(settled_nodes.values())))]
-    if settled_nodes:
-        _settled_table(con, settled_nodes)
-        for work_id, author_id, name, orcid, block in con.execute(
-                "SELECT work_id, author_id, name, orcid, block FROM _settled_mentions ORDER BY work_id, author_id"
-        ).fetchall():
-            settled[block].append((work_id, author_id, name, orcid))
-        con.execute("DROP TABLE _settled_mentions")
+    _settled_table(con, settled_nodes)
+    for work_id, author_id, name, orcid, block in con.execute(
+            "SELECT work_id, author_id, name, orcid, block FROM _settled_mentions ORDER BY work_id, author_id"
+    ).fetchall():
+        settled[block].append((work_id, author_id, name, orcid))
+    con.execute("DROP TABLE _settled_mentions")
     return chunks, settled  # _mention_nodes stays for mention_rows; compute_persons drops it
 
 
@@ -229,7 +228,8 @@ def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, s
 def _settled_table(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int]) -> None:
     """The temporary table _settled_mentions(work_id, author_id, name, orcid, block): every mention of a
     settled block, its ORCID reduced to the bare identifier."""
-    con.register("_settled", pd.DataFrame({"node": list(settled_nodes), "block": list(settled_nodes.values())}))
+    con.register("_settled", pd.DataFrame({"node": pd.Series(list(settled_nodes), dtype=object),
+                                           "block": pd.Series(list(settled_nodes.values()), dtype="int64")}))
     try:
         con.execute("""CREATE OR REPLACE TEMP TABLE _settled_mentions AS
                        SELECT m.work_id, m.author_id, m.name,
@@ -268,9 +268,7 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
             if on_chunk:
                 on_chunk(done, len(chunks))
         # Settled blocks stay in SQL: one person each, whatever their size, at no Python cost per mention.
-        _settled_table(con, settled_nodes) if settled_nodes else con.execute(
-            "CREATE OR REPLACE TEMP TABLE _settled_mentions (work_id VARCHAR, author_id VARCHAR, name VARCHAR, "
-            "orcid VARCHAR, block BIGINT)")
+        _settled_table(con, settled_nodes)
     finally:
         con.execute("DROP TABLE IF EXISTS _mention_nodes")
     try:
@@ -289,7 +287,8 @@ def _write_persons(con: duckdb.DuckDBPyConnection, plan, assigned: dict[str, str
     engine_mentions = pd.DataFrame([(*mid.split(SEP, 1), cid) for mid, cid in assigned.items()],
                                    columns=["work_id", "author_id", "cluster"], dtype=object)
     settled = _settled_persons(con)
-    # per person: (votes of its mentions' previous person ids, its anchor author id, that id's mentions, size)
+    # what names each person: its author ids with their mention counts, its anchor, its size, and the person ids
+    # its mentions had at the last build
     author_counts = {cid: Counter(mid.split(SEP, 1)[1] for mid in mids) for cid, mids in members.items()}
     author_counts.update(settled["authors"])
     anchors = {cid: _anchor(counts) for cid, counts in author_counts.items()}
