@@ -105,7 +105,7 @@ def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = 
 # their part of the graph would hold more, so that a window's citations are read once per span, not per year.
 # Spans are computed in worker processes, one per core as memory allows (analytics.processes).
 DISRUPTION_EDGE_BUDGET = 20_000_000
-DISRUPTION_WORKER_BYTES = DISRUPTION_EDGE_BUDGET * 220
+DISRUPTION_WORKER_BYTES = DISRUPTION_EDGE_BUDGET * 220  # the 0.2 GB per million above, with a margin (not measured per worker)
 
 
 def _year_spans(con: duckdb.DuckDBPyConnection, budget: int) -> list[tuple[int, int]]:
@@ -227,10 +227,10 @@ def compute_refnovelty(con: duckdb.DuckDBPyConnection, on_year: Callable[[int, i
         ORDER BY r.citing_year NULLS LAST, r.citing, r.cited
         """
     )
-    years = [row[0] for row in con.execute(
-        "SELECT DISTINCT citing_year FROM _refnovelty_refs ORDER BY citing_year NULLS LAST").fetchall()]
-    total, largest = con.execute("SELECT coalesce(sum(n), 0), coalesce(max(n), 0) FROM (SELECT count(*) AS n "
-                                 "FROM _refnovelty_refs GROUP BY citing_year)").fetchall()[0]
+    sizes = con.execute("SELECT citing_year, count(*) FROM _refnovelty_refs GROUP BY citing_year "
+                        "ORDER BY citing_year NULLS LAST").fetchall()
+    years = [year for year, _ in sizes]
+    total, largest = sum(n for _, n in sizes), max((n for _, n in sizes), default=0)
 
     def year_parts():
         for year in years:
