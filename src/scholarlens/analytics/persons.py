@@ -29,7 +29,7 @@ profile addresses stay the same across rebuilds; a second person holding mention
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+import threading
 from collections.abc import Callable
 
 import duckdb
@@ -239,6 +239,17 @@ def _settled_table(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int]
         con.unregister("_settled")
 
 
+def _append_settled(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int], seq: int) -> None:
+    """Every mention of a settled block into _clustered: the block's cluster id is the engine's (cluster_id_for:
+    "p" + sha1 of its smallest mention id), its mentions listed in (work_id, author_id) order from ``seq`` on."""
+    _settled_table(con, settled_nodes)
+    con.execute("""INSERT INTO _clustered
+                   SELECT work_id, author_id,
+                          'p' || substr(sha1(min(work_id || chr(9) || author_id) OVER (PARTITION BY block)), 1, 16),
+                          name, orcid, ? + row_number() OVER (ORDER BY work_id, author_id)
+                   FROM _settled_mentions""", [seq])
+
+
 def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None,
                     workers: int | None = None, on_chunk: Callable[[int, int], None] | None = None) -> int:
     """Write person_mentions, persons and person_authorships (see the module docstring); ``workers``: processes
@@ -249,96 +260,123 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
     claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
     try:
         chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS)
-        assigned: dict[str, str] = {}
-        names: dict[str, str] = {}
-        orcids: dict[str, str | None] = {}
+        # Every mention's cluster goes to DuckDB as soon as its chunk is scored: Python never holds more than a
+        # chunk's results (a 100M-edge store's 26.8M engine mentions, held as dicts, took 22 GB).
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _clustered ({_CLUSTERED_COLUMNS})")
 
-        # whole blocks at a time: memory bounded by the chunk, not the store
         def touches(pairs, nodes):  # the corrections' pairs a chunk can use, not all of them to every worker
             return [p for p in pairs if _node_of(p[0], claimed) in nodes or _node_of(p[1], claimed) in nodes]
 
-        jobs = ((mention_rows(con, nodes), [m for m in extra if _node_of(m.mention_id, claimed) in nodes],
+        # The pool reads the next chunk's rows in its own thread while this one appends results; a DuckDB
+        # connection refuses a second concurrent call, so the two take turns.
+        con_lock = threading.Lock()
+
+        def rows_of(nodes):
+            with con_lock:
+                return mention_rows(con, nodes)
+
+        jobs = ((rows_of(nodes), [m for m in extra if _node_of(m.mention_id, claimed) in nodes],
                  touches(plan.must_link, nodes), touches(plan.cannot_link, nodes)) for nodes in chunks)
         workers = engine_workers(len(chunks)) if workers is None else workers
-        scored = map_in_processes(_score_chunk, jobs, workers)
-        for done, (chunk_assigned, chunk_names, chunk_orcids) in enumerate(scored, 1):
-            assigned.update(chunk_assigned)
-            names.update(chunk_names)
-            orcids.update(chunk_orcids)
+        seq = 0
+        for done, clustered in enumerate(map_in_processes(_score_chunk, jobs, workers), 1):
+            with con_lock:
+                con.register("_chunk_clustered", clustered)
+                try:  # seq runs on across chunks: the engine's order of a cluster's mentions breaks name ties
+                    con.execute("INSERT INTO _clustered SELECT work_id, author_id, cluster, name, orcid, seq + ? "
+                                "FROM _chunk_clustered", [seq])
+                finally:
+                    con.unregister("_chunk_clustered")
+            seq += clustered.num_rows
             if on_chunk:
                 on_chunk(done, len(chunks))
         # Settled blocks stay in SQL: one person each, whatever their size, at no Python cost per mention.
-        _settled_table(con, settled_nodes)
+        _append_settled(con, settled_nodes, seq)
     finally:
         con.execute("DROP TABLE IF EXISTS _mention_nodes")
-    try:
-        return _write_persons(con, plan, assigned, names, orcids)
-    finally:
         con.execute("DROP TABLE IF EXISTS _settled_mentions")
+    try:
+        return _write_persons(con, plan)
+    finally:
+        for table in ("_clustered", "_clusters", "_person_of_cluster"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _write_persons(con: duckdb.DuckDBPyConnection, plan, assigned: dict[str, str], names: dict[str, str],
-                   orcids: dict[str, str | None]) -> int:
-    """person_mentions, persons and person_authorships from the engine's clusters (``assigned``) and the settled
-    blocks (temporary table _settled_mentions); returns the number of persons."""
-    members: dict[str, list[str]] = defaultdict(list)
-    for mid, cid in assigned.items():
-        members[cid].append(mid)
-    engine_mentions = pd.DataFrame([(*mid.split(SEP, 1), cid) for mid, cid in assigned.items()],
-                                   columns=["work_id", "author_id", "cluster"], dtype=object)
-    settled = _settled_persons(con)
-    # what names each person: its author ids with their mention counts, its anchor, its size, and the person ids
-    # its mentions had at the last build
-    author_counts = {cid: Counter(mid.split(SEP, 1)[1] for mid in mids) for cid, mids in members.items()}
-    author_counts.update(settled["authors"])
-    anchors = {cid: _anchor(counts) for cid, counts in author_counts.items()}
-    sizes = {cid: len(mids) for cid, mids in members.items()}
-    sizes.update({cid: row[1] for cid, row in settled["rows"].items()})
-    votes = _previous_votes(con, engine_mentions)
-    votes.update(settled["votes"])
-    person_of_cluster = _person_ids(sizes, anchors, author_counts, votes)
-    active = {cid for cid, _, _, _, is_active in plan.corrections if is_active}
-    corrections_of: dict[str, set[int]] = defaultdict(set)  # person id -> ids of corrections about them
-    for correction_id, mid in plan.touched:
-        if mid in assigned:
-            corrections_of[person_of_cluster[assigned[mid]]].add(correction_id)
+# What every mention's person is made from: its cluster, its printed name and ORCID, and its place in the engine's
+# listing of the cluster (seq).
+_CLUSTERED_COLUMNS = "work_id VARCHAR, author_id VARCHAR, cluster VARCHAR, name VARCHAR, orcid VARCHAR, seq BIGINT"
 
-    engine_mentions["person_id"] = engine_mentions["cluster"].map(person_of_cluster)
-    person_rows = []
-    for cid, mids in members.items():
-        pid = person_of_cluster[cid]
-        claimed = plan.claimed_orcid(mids)
-        orcid = claimed or next((o for o in sorted(filter(None, (orcids[m] for m in mids)))), None)
-        name = Counter(names[m] for m in mids if names[m]).most_common(1)
-        about = corrections_of.get(pid, set())
-        person_rows.append((pid, name[0][0] if name else pid, orcid, anchors[cid], sorted(author_counts[cid]),
-                            len(mids), bool(about & active), sorted(about)))
-    for cid, (block, size, orcid, name) in settled["rows"].items():
-        pid = person_of_cluster[cid]
-        person_rows.append((pid, name or pid, orcid, anchors[cid], sorted(author_counts[cid]), size, False, []))
-    settled_ids = pd.DataFrame({"block": pd.Series([row[0] for row in settled["rows"].values()], dtype="int64"),
-                                "person_id": pd.Series([person_of_cluster[cid] for cid in settled["rows"]], dtype=object)})
-    # Typed columns: a list column whose first rows are all empty would otherwise be read as a list of NULL
-    columns = list(zip(*person_rows)) if person_rows else [[] for _ in range(8)]
-    person_frame = pa.table(
-        [pa.array(c, type=t) for c, t in zip(columns, (pa.string(), pa.string(), pa.string(), pa.string(),
-                                                      pa.list_(pa.string()), pa.int64(), pa.bool_(), pa.list_(pa.int32())))],
-        names=["person_id", "name", "orcid", "anchor_author_id", "author_ids", "mentions", "curated", "correction_ids"])
-    con.register("_pm", engine_mentions[["work_id", "author_id", "person_id"]])
-    con.register("_settled_ids", settled_ids)
-    con.register("_persons", person_frame)
+_STRENGTH_SQL = "CASE split_part(author_id, ':', 1) " + " ".join(
+    f"WHEN '{scheme}' THEN {i}" for i, scheme in enumerate(ID_SCHEMES_BY_STRENGTH)
+) + f" ELSE {len(ID_SCHEMES_BY_STRENGTH)} END"
+
+# One row per cluster: its size, author ids, anchor (the strongest kind of id, then the most mentions, then the smallest),
+# the mentions of its anchor, the smallest ORCID, and its name: the most frequent non-empty one, ties to the one the
+# engine listed first (as Counter.most_common over its mentions).
+_CLUSTERS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _clusters AS
+WITH authors AS (
+    SELECT cluster, author_id, count(*) AS n, {_STRENGTH_SQL} AS strength FROM _clustered GROUP BY cluster, author_id),
+anchors AS (
+    SELECT cluster, author_id AS anchor, n AS anchor_mentions FROM authors
+    QUALIFY row_number() OVER (PARTITION BY cluster ORDER BY strength, n DESC, author_id) = 1),
+author_lists AS (
+    SELECT cluster, list(author_id ORDER BY author_id) AS author_ids FROM authors GROUP BY cluster),
+names AS (
+    SELECT cluster, name FROM (
+        SELECT cluster, name, count(*) AS n, min(seq) AS first FROM _clustered WHERE name <> '' GROUP BY cluster, name)
+    QUALIFY row_number() OVER (PARTITION BY cluster ORDER BY n DESC, first) = 1),
+sizes AS (
+    SELECT cluster, count(*) AS mentions, min(nullif(orcid, '')) AS orcid FROM _clustered GROUP BY cluster)
+SELECT s.cluster, s.mentions, s.orcid, n.name, a.anchor, a.anchor_mentions, l.author_ids
+FROM sizes s JOIN anchors a USING (cluster) JOIN author_lists l USING (cluster) LEFT JOIN names n USING (cluster)
+"""
+
+
+def _write_persons(con: duckdb.DuckDBPyConnection, plan) -> int:
+    """person_mentions, persons and person_authorships from every mention's cluster (temporary table _clustered);
+    returns the number of persons."""
+    con.execute(_CLUSTERS_SQL)
+    _person_of_cluster(con)
+    # Corrections name few mentions: which persons they are about, and the ORCIDs they claim, are read here.
+    touched = pd.DataFrame(plan.touched, columns=["correction_id", "mid"], dtype=object)
+    claims = pd.DataFrame(plan.orcid_claims(), columns=["mid", "orcid"], dtype=object)
+    con.register("_touched", touched)
+    con.register("_claims", claims)
+    try:
+        active = [cid for cid, _, _, _, is_active in plan.corrections if is_active]
+        about = con.execute("""SELECT p.person_id, list(DISTINCT t.correction_id ORDER BY t.correction_id)
+                               FROM _touched t JOIN _clustered c ON t.mid = c.work_id || chr(9) || c.author_id
+                               JOIN _person_of_cluster p USING (cluster) GROUP BY p.person_id""").fetchall()
+        claimed = con.execute("""SELECT c.cluster, arg_min(k.orcid, k.mid) FROM _claims k
+                                 JOIN _clustered c ON k.mid = c.work_id || chr(9) || c.author_id
+                                 GROUP BY c.cluster""").fetchall()
+    finally:
+        con.unregister("_touched")
+        con.unregister("_claims")
+    curation = pa.table({
+        "person_id": pa.array([pid for pid, _ in about], pa.string()),
+        "curated": pa.array([bool(set(ids) & set(active)) for _, ids in about], pa.bool_()),
+        "correction_ids": pa.array([[int(i) for i in ids] for _, ids in about], pa.list_(pa.int32())),
+    })
+    claimed_orcids = pa.table({"cluster": pa.array([c for c, _ in claimed], pa.string()),
+                               "orcid": pa.array([o for _, o in claimed], pa.string())})
+    con.register("_curation", curation)
+    con.register("_claimed_orcids", claimed_orcids)
     try:
         con.execute("""CREATE OR REPLACE TABLE person_mentions AS
-                       SELECT work_id, author_id, person_id FROM _pm
-                       UNION ALL
-                       SELECT m.work_id, m.author_id, i.person_id FROM _settled_mentions m JOIN _settled_ids i USING (block)""")
+                       SELECT c.work_id, c.author_id, p.person_id FROM _clustered c JOIN _person_of_cluster p USING (cluster)""")
         con.execute("""CREATE OR REPLACE TABLE persons AS
-                       SELECT person_id, name, orcid, anchor_author_id, CAST(author_ids AS VARCHAR[]) AS author_ids,
-                              mentions, curated, CAST(correction_ids AS INTEGER[]) AS correction_ids FROM _persons""")
+                       SELECT p.person_id, coalesce(k.name, p.person_id) AS name, coalesce(o.orcid, k.orcid) AS orcid,
+                              k.anchor AS anchor_author_id, CAST(k.author_ids AS VARCHAR[]) AS author_ids,
+                              k.mentions, coalesce(u.curated, false) AS curated,
+                              CAST(coalesce(u.correction_ids, []) AS INTEGER[]) AS correction_ids
+                       FROM _clusters k JOIN _person_of_cluster p USING (cluster)
+                       LEFT JOIN _claimed_orcids o USING (cluster) LEFT JOIN _curation u USING (person_id)
+                       ORDER BY p.person_id""")
     finally:
-        con.unregister("_pm")
-        con.unregister("_settled_ids")
-        con.unregister("_persons")
+        con.unregister("_curation")
+        con.unregister("_claimed_orcids")
     con.execute(
         """CREATE OR REPLACE TABLE person_authorships AS
            SELECT pm.work_id, pm.person_id AS author_id, min(a.position) AS position,
@@ -349,7 +387,41 @@ def _write_persons(con: duckdb.DuckDBPyConnection, plan, assigned: dict[str, str
            LEFT JOIN correction_authorships ca ON ca.work_id = pm.work_id AND ca.author_id = pm.author_id
            GROUP BY pm.work_id, pm.person_id"""
     )
-    return len(person_frame)
+    return con.execute("SELECT count(*) FROM persons").fetchall()[0][0]
+
+
+def _person_of_cluster(con: duckdb.DuckDBPyConnection) -> None:
+    """The temporary table _person_of_cluster(cluster, person_id): each cluster's person id, stable across
+    rebuilds. Its claims on ids: the ids its mentions had at the last build (backed by how many of them), and its
+    anchor author id (backed by the anchor's mentions). Claims are settled greedily, previous ids first, then the
+    best-backed, then by id; a cluster left without an id (every id it claims was taken by a cluster with a better
+    claim) gets its engine cluster id, or that id and its size if even that is taken."""
+    votes = ""
+    if _has_previous_build(con):
+        votes = """UNION ALL
+                   SELECT 2, count(*), p.person_id, c.cluster FROM _clustered c
+                   JOIN person_mentions p USING (work_id, author_id) GROUP BY p.person_id, c.cluster"""
+    claims = con.sql(f"""SELECT 1 AS kind, anchor_mentions AS n, anchor AS pid, cluster FROM _clusters {votes}
+                             ORDER BY kind DESC, n DESC, pid, cluster""").to_arrow_table()
+    person_of: dict[str, str] = {}
+    taken: set[str] = set()
+    for pid, cid in zip(claims.column("pid").to_pylist(), claims.column("cluster").to_pylist()):
+        if cid in person_of or pid in taken:
+            continue
+        person_of[cid] = pid
+        taken.add(pid)
+    del claims
+    for cid, size in con.execute("SELECT cluster, mentions FROM _clusters ORDER BY cluster").fetchall():
+        if cid not in person_of:
+            person_of[cid] = cid if cid not in taken else f"{cid}-{size}"
+    table = pa.table({"cluster": pa.array(list(person_of), pa.string()),
+                      "person_id": pa.array(list(person_of.values()), pa.string())})
+    del person_of, taken
+    con.register("_person_map", table)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _person_of_cluster AS SELECT * FROM _person_map")
+    finally:
+        con.unregister("_person_map")
 
 
 def engine_workers(chunks: int) -> int:
@@ -359,15 +431,23 @@ def engine_workers(chunks: int) -> int:
 
 
 def _score_chunk(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str, str]],
-                 cannot_link: list[tuple[str, str]]) -> tuple[dict[str, str], dict[str, str], dict[str, str | None]]:
-    """One chunk through the engine: ({mention id: cluster id}, {mention id: name}, {mention id: ORCID})."""
+                 cannot_link: list[tuple[str, str]]) -> pa.Table:
+    """One chunk through the engine: its mentions' clusters as Arrow columns (_CLUSTERED_COLUMNS), in the
+    engine's order, small to send back and appended to DuckDB as they are."""
     mentions = mentions_from_rows(rows) + extra
     ids = {m.mention_id for m in mentions}
     must = [p for p in must_link if p[0] in ids or p[1] in ids]
     cannot = [p for p in cannot_link if p[0] in ids and p[1] in ids]
     assigned = disambiguate(mentions, must_link=must, cannot_link=cannot)
-    return (assigned, {m.mention_id: m.name for m in mentions},
-            {m.mention_id: m.source_ids.get("orcid") for m in mentions})
+    by_id = {m.mention_id: m for m in mentions}
+    work_ids, author_ids = zip(*(mid.split(SEP, 1) for mid in assigned)) if assigned else ((), ())
+    return pa.table({
+        "work_id": pa.array(work_ids, pa.string()), "author_id": pa.array(author_ids, pa.string()),
+        "cluster": pa.array(list(assigned.values()), pa.string()),
+        "name": pa.array([by_id[mid].name for mid in assigned], pa.string()),
+        "orcid": pa.array([by_id[mid].source_ids.get("orcid") for mid in assigned], pa.string()),
+        "seq": pa.array(range(len(assigned)), pa.int64()),
+    })
 
 
 def _node_of(mid: str, claimed: set[tuple[str, str]]) -> str:
@@ -375,87 +455,6 @@ def _node_of(mid: str, claimed: set[tuple[str, str]]) -> str:
     return author_id if not author_id.startswith("name:") or (work_id, author_id) in claimed else mid
 
 
-def _anchor(author_counts: Counter) -> str:
-    """The author id that best names a group of mentions (given as {author id: its mentions}): the strongest
-    kind of id, then the most mentions."""
-    return min(author_counts, key=lambda a: (_strength(a), -author_counts[a], a))
-
-
 def _has_previous_build(con: duckdb.DuckDBPyConnection) -> bool:
     return con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'person_mentions'"
                        ).fetchall()[0][0] > 0
-
-
-def _previous_votes(con: duckdb.DuckDBPyConnection, engine_mentions: pd.DataFrame) -> dict[str, Counter]:
-    """cluster -> Counter of the person ids its mentions had at the last build (empty on the first build)."""
-    if not _has_previous_build(con) or engine_mentions.empty:
-        return {}
-    con.register("_engine_mentions", engine_mentions)
-    try:
-        rows = con.execute("""SELECT e.cluster, p.person_id, count(*) FROM _engine_mentions e
-                              JOIN person_mentions p USING (work_id, author_id) GROUP BY ALL""").fetchall()
-    finally:
-        con.unregister("_engine_mentions")
-    votes: dict[str, Counter] = defaultdict(Counter)
-    for cid, pid, n in rows:
-        votes[cid][pid] = n
-    return votes
-
-
-def _settled_persons(con: duckdb.DuckDBPyConnection) -> dict:
-    """The settled blocks of _settled_mentions, aggregated in SQL, keyed by the cluster id the engine would give
-    them (cluster_id_for: "p" + sha1 of the smallest mention id): "rows" {cid: (block, mentions, ORCID, name)}
-    (the smallest ORCID; the most frequent name, ties to the one met first in (work_id, author_id) order, as
-    Counter.most_common over sorted mentions), "authors" {cid: Counter of author ids}, "votes" {cid: Counter of
-    previous person ids}."""
-    rows = con.execute(
-        """WITH blocks AS (
-               SELECT block, 'p' || substr(sha1(min(work_id || chr(9) || author_id)), 1, 16) AS cid,
-                      count(*) AS mentions, min(nullif(orcid, '')) AS orcid
-               FROM _settled_mentions GROUP BY block),
-           names AS (
-               SELECT block, name FROM (
-                   SELECT block, name, count(*) AS n, min(work_id || chr(9) || author_id) AS first
-                   FROM _settled_mentions WHERE name <> '' GROUP BY block, name)
-               QUALIFY row_number() OVER (PARTITION BY block ORDER BY n DESC, first) = 1)
-           SELECT b.cid, b.block, b.mentions, b.orcid, n.name FROM blocks b LEFT JOIN names n USING (block)"""
-    ).fetchall()
-    out = {"rows": {cid: (block, mentions, orcid, name) for cid, block, mentions, orcid, name in rows},
-           "authors": defaultdict(Counter), "votes": defaultdict(Counter)}
-    cid_of = {block: cid for cid, block, _, _, _ in rows}
-    for block, author_id, n in con.execute(
-            "SELECT block, author_id, count(*) FROM _settled_mentions GROUP BY ALL").fetchall():
-        out["authors"][cid_of[block]][author_id] = n
-    if _has_previous_build(con):
-        for block, pid, n in con.execute("""SELECT m.block, p.person_id, count(*) FROM _settled_mentions m
-                                            JOIN person_mentions p USING (work_id, author_id) GROUP BY ALL""").fetchall():
-            out["votes"][cid_of[block]][pid] = n
-    return out
-
-
-def _person_ids(sizes: dict[str, int], anchors: dict[str, str], author_counts: dict[str, Counter],
-                votes: dict[str, Counter]) -> dict[str, str]:
-    """Each cluster's person id, stable across rebuilds: the id most of its mentions had at the last build
-    (``votes``); for a new person, its anchor author id; failing both (the id is taken by a cluster with a better
-    claim to it), the engine's cluster id. Claims are settled greedily, strongest first."""
-    claims = []  # (kind, how many of its mentions back the id, id, cluster)
-    for cid in sizes:
-        for pid, n in votes.get(cid, {}).items():
-            claims.append((2, n, pid, cid))
-        claims.append((1, author_counts[cid][anchors[cid]], anchors[cid], cid))
-    out: dict[str, str] = {}
-    taken: set[str] = set()
-    for _, _, pid, cid in sorted(claims, key=lambda c: (-c[0], -c[1], c[2], c[3])):
-        if cid in out or pid in taken:
-            continue
-        out[cid] = pid
-        taken.add(pid)
-    for cid in sizes:
-        if cid not in out:
-            out[cid] = cid if cid not in taken else f"{cid}-{sizes[cid]}"
-    return out
-
-
-def _strength(author_id: str) -> int:
-    scheme = author_id.partition(":")[0]
-    return ID_SCHEMES_BY_STRENGTH.index(scheme) if scheme in ID_SCHEMES_BY_STRENGTH else len(ID_SCHEMES_BY_STRENGTH)

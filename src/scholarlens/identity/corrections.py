@@ -270,8 +270,10 @@ class Plan:
                                source_ids=ids, publication_id=work_id))
         return out
 
-    def claimed_orcid(self, mention_ids) -> str | None:
-        return next((self._claims[m] for m in sorted(mention_ids) if m in self._claims), None)
+    def orcid_claims(self) -> list[tuple[str, str]]:
+        """(mention id, ORCID) of every active claim; a person with several takes the one of its smallest
+        mention id."""
+        return sorted(self._claims.items())
 
 
 def plan_corrections(con: duckdb.DuckDBPyConnection, by_author: dict[str, list[str]]) -> Plan:
