@@ -104,6 +104,45 @@ def test_chunks_scored_in_worker_processes_give_the_same_tables(sample_store, tm
     assert len(here["person_mentions"]) > 0
 
 
+def test_blocks_too_big_to_score_keep_their_source_ids_and_say_so(sample_store, tmp_path):
+    """Above max_block mentions a name block is not scored: each source id (or ORCID) is one person, nothing is
+    lost, the store says how many blocks, and a block a correction is about still goes to the engine."""
+    con = connect(_copy(sample_store, tmp_path))
+    try:
+        scored_chunks, _ = persons._split_blocks(con, NO_CORRECTIONS, set(), [], 10**9)
+        engine_mentions = persons.mention_rows(con, scored_chunks[0]).num_rows
+        con.execute("DROP TABLE IF EXISTS _mention_nodes")
+        persons.compute_persons(con, max_block=1)
+        rows = con.execute("SELECT work_id, author_id, person_id FROM person_mentions").fetchall()
+        note = con.execute("SELECT value FROM meta WHERE key = 'persons_unscored'").fetchall()
+        mentions = con.execute("SELECT count(*) FROM authorships").fetchall()[0][0]
+        orcid_of = dict(con.execute("SELECT author_id, orcid FROM authors WHERE orcid <> ''").fetchall())
+        claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
+        chunks, _ = persons._split_blocks(con, NO_CORRECTIONS, set(), [], 10**9, max_block=1)
+        con.execute("DROP TABLE IF EXISTS _mention_nodes")
+        corrected_work, corrected_author = next((w, a) for w, a, _ in rows if a in set().union(*scored_chunks))
+        about = SimpleNamespace(must_link=[], cannot_link=[],
+                                touched=[(1, persons.mention_id(corrected_work, corrected_author))])
+        corrected, _ = persons._split_blocks(con, about, set(), [], 10**9, max_block=1)
+        con.execute("DROP TABLE IF EXISTS _mention_nodes")
+        persons.compute_persons(con)  # with the default limit every block is scored again
+        note_after = con.execute("SELECT value FROM meta WHERE key = 'persons_unscored'").fetchall()
+    finally:
+        con.close()
+    assert len(scored_chunks) == 1 and chunks == []  # what the engine scored before is now settled
+    assert len(rows) == mentions  # every mention kept, once
+    firm_of_person = defaultdict(set)
+    for work, author, person in rows:
+        firm = not author.startswith("name:") or (work, author) in claimed  # a bare name a source listed is firm
+        firm_of_person[person].add(orcid_of.get(author) or (author if firm else (work, author)))
+    assert all(len(firm) == 1 for firm in firm_of_person.values())  # nobody joins two source ids
+    assert len(firm_of_person) == len(set().union(*firm_of_person.values()))  # nor is one source id split
+    (text,), = note
+    assert f"({engine_mentions} mentions)" in text and "not scored" in text
+    assert note_after == []
+    assert corrected_author in set().union(*corrected)  # a correction's block is still scored
+
+
 def test_engine_workers_never_exceed_chunks_or_cores():
     assert persons.engine_workers(1) == 1
     assert 1 <= persons.engine_workers(10**6) <= (os.cpu_count() or 1)

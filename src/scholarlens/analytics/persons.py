@@ -29,6 +29,7 @@ profile addresses stay the same across rebuilds; a second person holding mention
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
@@ -40,6 +41,8 @@ from ..identity.cluster import Mention, _UnionFind, blocks, disambiguate
 from ..identity.corrections import plan_corrections
 from .processes import map_in_processes, worker_count
 
+log = logging.getLogger(__name__)
+
 SEP = "\t"  # mention id = work_id TAB author_id: neither ever holds a tab
 ID_SCHEMES_BY_STRENGTH = ("orcid", "openalex", "s2author", "dblp")
 # Mentions the engine scores at a time (whole name blocks; document frequencies are over the chunk). Bounds the
@@ -49,6 +52,12 @@ CHUNK_MENTIONS = 250_000
 # CHUNK_MENTIONS peaked at 1.1 GB (a 100M-edge store's chunk, mostly names and
 # co-authors); the margin is for chunks with abstracts and organisations.
 ENGINE_WORKER_BYTES = 2 * 2**30
+# A name block larger than this is not scored: its firm groups (source ids, ORCIDs) are its persons, and bare names
+# stay apart. The engine's candidate pairs, block statistics and co-author walk grow faster than the block: one
+# block of 20,000 mentions (the joined names of a generated snapshot) took 11 minutes, one of 373,000 was
+# OOM-killed at 24 GB. The largest AMiner name has 305 mentions. A block with a correction about it is still
+# scored, since only the engine applies a "not my paper".
+MAX_BLOCK_MENTIONS = 20_000
 
 
 def mention_id(work_id: str, author_id: str) -> str:
@@ -162,11 +171,11 @@ class _MentionsOfAuthor:
 
 
 def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, str]], extra: list[Mention],
-                  chunk_mentions: int):
+                  chunk_mentions: int, max_block: int = MAX_BLOCK_MENTIONS):
     """``_plan_blocks``, with the settled blocks read into Python: (chunks, settled: a list of blocks, each the
     list of (work_id, author_id, name, orcid) of its mentions, in (work_id, author_id) order). For tests and
     benchmarks; the build keeps the settled mentions in SQL (``_settled_table``)."""
-    chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions)
+    chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions, max_block)
     settled: list[list[tuple]] = [[] for _ in range(len(set(settled_nodes.values())))]
     _settled_table(con, settled_nodes)
     for work_id, author_id, name, orcid, block in con.execute(
@@ -178,10 +187,12 @@ def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, 
 
 
 def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, str]], extra: list[Mention],
-                 chunk_mentions: int) -> tuple[list[set[str]], dict[str, int]]:
+                 chunk_mentions: int, max_block: int = MAX_BLOCK_MENTIONS) -> tuple[list[set[str]], dict[str, int]]:
     """Group the store's mentions by name block (the engine's own blocks(), with the corrections' must-links) and
     sort the blocks into those the engine need not score (one firm group, no correction about it: one person)
-    and chunks of whole blocks for the engine, about ``chunk_mentions`` mentions each.
+    and chunks of whole blocks for the engine, about ``chunk_mentions`` mentions each. A block of more than
+    ``max_block`` mentions with no correction about it is not scored either: each of its firm groups is one
+    person (see MAX_BLOCK_MENTIONS).
 
     Returns (chunks: a list of sets of firm-group nodes, settled: {firm-group node: number of its settled
     block}). Leaves the temporary table _mention_nodes."""
@@ -211,18 +222,47 @@ def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, s
     size = chunk_mentions  # start a new chunk at the first block
     settled_nodes: dict[str, int] = {}
     n_settled = 0
+    oversized = [0, 0]  # blocks, mentions
     for block in blocks(light, uf):
         nodes = {rows[r][0] for r in block}
-        if len({uf.find(r) for r in block}) == 1 and not nodes & constrained:
+        firm_groups = {uf.find(r) for r in block}
+        if len(firm_groups) == 1 and not nodes & constrained:
             settled_nodes.update((node, n_settled) for node in nodes)
             n_settled += 1
+            continue
+        mentions = sum(rows[r][3] for r in block)
+        if mentions > max_block and not nodes & constrained:
+            # Too big to score (the engine's time and memory grow faster than the block): each firm group is one
+            # person, as its source ids say; a bare name on its own.
+            group_number = {g: n_settled + i for i, g in enumerate(sorted(firm_groups))}
+            settled_nodes.update((rows[r][0], group_number[uf.find(r)]) for r in block)
+            n_settled += len(group_number)
+            oversized[0] += 1
+            oversized[1] += mentions
             continue
         if size >= chunk_mentions:
             chunks.append(set())
             size = 0
         chunks[-1] |= nodes
-        size += sum(rows[r][3] for r in block)
+        size += mentions
+    _record_oversized(con, *oversized, max_block)
     return chunks, settled_nodes
+
+
+def _record_oversized(con: duckdb.DuckDBPyConnection, blocks_: int, mentions: int, max_block: int) -> None:
+    """Say in the log and the store's meta table (key persons_unscored; gone when every block was scored) how
+    many name blocks were too big to score, so a user knows which persons rest on source ids alone."""
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'").fetchall()[0][0]:  # not a view
+        con.execute("DELETE FROM meta WHERE key = 'persons_unscored'")
+    else:
+        con = None
+    if not blocks_:
+        return
+    value = (f"{blocks_} name blocks ({mentions} mentions) of more than {max_block} mentions were not scored: "
+             "each source id or ORCID there is one person, and each bare name")
+    log.warning("persons: %s", value)
+    if con is not None:
+        con.execute("INSERT INTO meta VALUES ('persons_unscored', ?)", [value])
 
 
 def _settled_table(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int]) -> None:
@@ -251,15 +291,17 @@ def _append_settled(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int
 
 
 def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None,
-                    workers: int | None = None, on_chunk: Callable[[int, int], None] | None = None) -> int:
+                    workers: int | None = None, on_chunk: Callable[[int, int], None] | None = None,
+                    max_block: int = MAX_BLOCK_MENTIONS) -> int:
     """Write person_mentions, persons and person_authorships (see the module docstring); ``workers``: processes
-    that score the engine's chunks (default ``engine_workers``); on_chunk(done, total) reports progress. Returns
-    the number of persons."""
+    that score the engine's chunks (default ``engine_workers``); on_chunk(done, total) reports progress; blocks of
+    more than ``max_block`` mentions are not scored (MAX_BLOCK_MENTIONS). Returns the number of persons."""
     plan = plan_corrections(con, _MentionsOfAuthor(con))
     extra = plan.extra_mentions(con)
     claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
     try:
-        chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS)
+        chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS,
+                                              max_block)
         # Every mention's cluster goes to DuckDB as soon as its chunk is scored: Python never holds more than a
         # chunk's results (a 100M-edge store's 26.8M engine mentions, held as dicts, took 22 GB).
         con.execute(f"CREATE OR REPLACE TEMP TABLE _clustered ({_CLUSTERED_COLUMNS})")
