@@ -21,6 +21,9 @@ Writes:
 Only the name blocks that hold two or more firm groups (or a correction) go through the engine: a block whose
 mentions all carry one source id (or ORCID) is one person whatever the scorer says, so it is settled here without
 preparing its texts. On stores where most names are unambiguous that is most of the work saved.
+A block of more than MAX_BLOCK_MENTIONS mentions is not scored either (its source ids decide; the store's meta
+table says so), and the engine's results go to DuckDB chunk by chunk, where the person tables are aggregated: the
+step's memory is bounded by a chunk in Python and by DuckDB's limit in SQL.
 
 A person's id is the author id that anchors it (its ORCID-bearing or source id with the most mentions), so
 profile addresses stay the same across rebuilds; a second person holding mentions of the same author id
@@ -53,10 +56,10 @@ CHUNK_MENTIONS = 250_000
 # co-authors); the margin is for chunks with abstracts and organisations.
 ENGINE_WORKER_BYTES = 2 * 2**30
 # A name block larger than this is not scored: its firm groups (source ids, ORCIDs) are its persons, and bare names
-# stay apart. The engine's candidate pairs, block statistics and co-author walk grow faster than the block: one
-# block of 20,000 mentions (the joined names of a generated snapshot) took 11 minutes, one of 373,000 was
-# OOM-killed at 24 GB. The largest AMiner name has 305 mentions. A block with a correction about it is still
-# scored, since only the engine applies a "not my paper".
+# stay apart. The engine's time grows about with the square of a block: the first 5,000 / 10,000 / 20,000 mentions
+# of one block of a generated snapshot (its author ids carry many names, which joins them all) took 4.4 / 15 /
+# 76 s on an idle core; the whole block, 373,000 mentions, was OOM-killed at 24 GB. The largest AMiner name has
+# 305 mentions. A block with a correction about it is still scored, since only the engine applies a "not my paper".
 MAX_BLOCK_MENTIONS = 20_000
 
 
