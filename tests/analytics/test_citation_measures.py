@@ -120,4 +120,9 @@ def test_cd_index_by_spans_of_years_equals_one_span(tmp_path, monkeypatch):
     assert len(spans[0]) == 1 and len(spans[1]) == 20
     assert whole == per_year
     assert run(1, workers=2) == whole  # the spans computed in two worker processes
+    # a graph within one span's budget is cut into a span per core once it is large enough
+    monkeypatch.setattr(citation_measures, "DISRUPTION_PARALLEL_MIN_EDGES", 1)
+    assert run(10**9, workers=2) == whole and len(spans[-1]) >= 2
+    monkeypatch.setattr(citation_measures, "DISRUPTION_PARALLEL_MIN_EDGES", 10**9)
+    assert run(10**9, workers=2) == whole and len(spans[-1]) == 1
     assert sum(1 for row in whole if row[1] is not None) > 300

@@ -138,7 +138,7 @@ def test_blocks_too_big_to_score_keep_their_source_ids_and_say_so(sample_store, 
     assert all(len(firm) == 1 for firm in firm_of_person.values())  # nobody joins two source ids
     assert len(firm_of_person) == len(set().union(*firm_of_person.values()))  # nor is one source id split
     (text,), = note
-    assert f"({engine_mentions} mentions)" in text and "not scored" in text
+    assert f"({engine_mentions:,} mentions)" in text and "not scored" in text
     assert note_after == []
     assert corrected_author in set().union(*corrected)  # a correction's block is still scored
 

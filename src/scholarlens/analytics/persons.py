@@ -261,8 +261,9 @@ def _record_oversized(con: duckdb.DuckDBPyConnection, blocks_: int, mentions: in
         con = None
     if not blocks_:
         return
-    value = (f"{blocks_} name blocks ({mentions} mentions) of more than {max_block} mentions were not scored: "
-             "each source id or ORCID there is one person, and each bare name")
+    value = (f"{blocks_:,} name block{'s' if blocks_ > 1 else ''} ({mentions:,} mentions) of more than "
+             f"{max_block:,} mentions {'were' if blocks_ > 1 else 'was'} not scored: each source id or ORCID there "
+             "is one person, and each bare name")
     log.warning("persons: %s", value)
     if con is not None:
         con.execute("INSERT INTO meta VALUES ('persons_unscored', ?)", [value])
