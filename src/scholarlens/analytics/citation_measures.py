@@ -119,7 +119,7 @@ def _span_budget(con: duckdb.DuckDBPyConnection, workers: int | None) -> int:
     """The edge budget of a span: DISRUPTION_EDGE_BUDGET, or less, so that a large enough graph makes about a
     span per core (``workers``, default every core). A span's size bound counts an edge twice (made and received)
     and its window's citations again; 2.6 x edges / cores gave one span per core on the 10M bench graph, which
-    ran fastest (42.8 s in one span, 34.3 s in two, 39.2 s in three, 41.8 s in six, on two cores)."""
+    ran fastest on two cores (one span 42.6 and 42.8 s; two 38.7 and 34.3 s; three 39.2 s; six 41.8 s)."""
     cores = (os.cpu_count() or 1) if workers is None else workers
     edges = con.execute("SELECT count(*) FROM _cd_coded").fetchall()[0][0]
     if cores <= 1 or edges < DISRUPTION_PARALLEL_MIN_EDGES:

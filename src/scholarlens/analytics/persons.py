@@ -56,7 +56,7 @@ CHUNK_MENTIONS = 250_000
 # co-authors); the margin is for chunks with abstracts and organisations.
 ENGINE_WORKER_BYTES = 2 * 2**30
 # A name block larger than this is not scored: its firm groups (source ids, ORCIDs) are its persons, and bare names
-# stay apart. The engine's time grows about with the square of a block: the first 5,000 / 10,000 / 20,000 mentions
+# stay apart. The engine's time grows faster than the mentions it gets: the first 5,000 / 10,000 / 20,000 mentions
 # of one block of a generated snapshot (its author ids carry many names, which joins them all) took 4.4 / 15 /
 # 76 s on an idle core; the whole block, 373,000 mentions, was OOM-killed at 24 GB. The largest AMiner name has
 # 305 mentions. A block with a correction about it is still scored, since only the engine applies a "not my paper".
@@ -255,17 +255,17 @@ def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, s
 def _record_oversized(con: duckdb.DuckDBPyConnection, blocks_: int, mentions: int, max_block: int) -> None:
     """Say in the log and the store's meta table (key persons_unscored; gone when every block was scored) how
     many name blocks were too big to score, so a user knows which persons rest on source ids alone."""
-    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'").fetchall()[0][0]:  # not a view
+    # meta is a view of the input when the Spark build runs this step in a DuckDB on its driver: nothing to note
+    has_meta = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'").fetchall()[0][0] > 0
+    if has_meta:
         con.execute("DELETE FROM meta WHERE key = 'persons_unscored'")
-    else:
-        con = None
     if not blocks_:
         return
     value = (f"{blocks_:,} name block{'s' if blocks_ > 1 else ''} ({mentions:,} mentions) of more than "
              f"{max_block:,} mentions {'were' if blocks_ > 1 else 'was'} not scored: each source id or ORCID there "
              "is one person, and each bare name")
     log.warning("persons: %s", value)
-    if con is not None:
+    if has_meta:
         con.execute("INSERT INTO meta VALUES ('persons_unscored', ?)", [value])
 
 
@@ -385,24 +385,26 @@ def _write_persons(con: duckdb.DuckDBPyConnection, plan) -> int:
     con.execute(_CLUSTERS_SQL)
     _person_of_cluster(con)
     # Corrections name few mentions: which persons they are about, and the ORCIDs they claim, are read here.
-    touched = pd.DataFrame(plan.touched, columns=["correction_id", "mid"], dtype=object)
-    claims = pd.DataFrame(plan.orcid_claims(), columns=["mid", "orcid"], dtype=object)
+    touched = pd.DataFrame([(cid, *mid.split(SEP, 1)) for cid, mid in plan.touched],
+                           columns=["correction_id", "work_id", "author_id"], dtype=object)
+    claims = pd.DataFrame([(*mid.split(SEP, 1), orcid) for mid, orcid in plan.orcid_claims()],
+                          columns=["work_id", "author_id", "orcid"], dtype=object)
     con.register("_touched", touched)
     con.register("_claims", claims)
     try:
-        active = [cid for cid, _, _, _, is_active in plan.corrections if is_active]
         about = con.execute("""SELECT p.person_id, list(DISTINCT t.correction_id ORDER BY t.correction_id)
-                               FROM _touched t JOIN _clustered c ON t.mid = c.work_id || chr(9) || c.author_id
+                               FROM _touched t JOIN _clustered c USING (work_id, author_id)
                                JOIN _person_of_cluster p USING (cluster) GROUP BY p.person_id""").fetchall()
-        claimed = con.execute("""SELECT c.cluster, arg_min(k.orcid, k.mid) FROM _claims k
-                                 JOIN _clustered c ON k.mid = c.work_id || chr(9) || c.author_id
-                                 GROUP BY c.cluster""").fetchall()
+        # a person with several claims takes the one of its smallest mention id (orcid_claims)
+        claimed = con.execute("""SELECT c.cluster, arg_min(k.orcid, k.work_id || chr(9) || k.author_id) FROM _claims k
+                                 JOIN _clustered c USING (work_id, author_id) GROUP BY c.cluster""").fetchall()
     finally:
         con.unregister("_touched")
         con.unregister("_claims")
+    active = {cid for cid, _, _, _, is_active in plan.corrections if is_active}
     curation = pa.table({
         "person_id": pa.array([pid for pid, _ in about], pa.string()),
-        "curated": pa.array([bool(set(ids) & set(active)) for _, ids in about], pa.bool_()),
+        "curated": pa.array([bool(active.intersection(ids)) for _, ids in about], pa.bool_()),
         "correction_ids": pa.array([[int(i) for i in ids] for _, ids in about], pa.list_(pa.int32())),
     })
     claimed_orcids = pa.table({"cluster": pa.array([c for c, _ in claimed], pa.string()),
@@ -445,21 +447,23 @@ def _person_of_cluster(con: duckdb.DuckDBPyConnection) -> None:
     votes = ""
     if _has_previous_build(con):
         votes = """UNION ALL
-                   SELECT 2, count(*), p.person_id, c.cluster FROM _clustered c
+                   SELECT 2, count(*), p.person_id, c.cluster, NULL FROM _clustered c
                    JOIN person_mentions p USING (work_id, author_id) GROUP BY p.person_id, c.cluster"""
-    claims = con.sql(f"""SELECT 1 AS kind, anchor_mentions AS n, anchor AS pid, cluster FROM _clusters {votes}
-                             ORDER BY kind DESC, n DESC, pid, cluster""").to_arrow_table()
+    # every cluster has exactly one anchor claim (kind 1), which carries its size for the last resort below
+    claims = con.sql(f"""SELECT 1 AS kind, anchor_mentions AS n, anchor AS pid, cluster, mentions FROM _clusters
+                         {votes} ORDER BY kind DESC, n DESC, pid, cluster""").to_arrow_table()
+    pids, clusters = claims.column("pid").to_pylist(), claims.column("cluster").to_pylist()
     person_of: dict[str, str] = {}
     taken: set[str] = set()
-    for pid, cid in zip(claims.column("pid").to_pylist(), claims.column("cluster").to_pylist()):
+    for pid, cid in zip(pids, clusters):
         if cid in person_of or pid in taken:
             continue
         person_of[cid] = pid
         taken.add(pid)
-    del claims
-    for cid, size in con.execute("SELECT cluster, mentions FROM _clusters ORDER BY cluster").fetchall():
-        if cid not in person_of:
+    for cid, size in zip(clusters, claims.column("mentions").to_pylist()):
+        if size is not None and cid not in person_of:
             person_of[cid] = cid if cid not in taken else f"{cid}-{size}"
+    del claims, pids, clusters
     table = pa.table({"cluster": pa.array(list(person_of), pa.string()),
                       "person_id": pa.array(list(person_of.values()), pa.string())})
     del person_of, taken

@@ -92,11 +92,16 @@ def run_build(con, paths: list[Path]) -> pipeline.IngestSummary:
         except InputError as exc:
             fail(str(exc))
         bar.update(task, description="analyse", total=None, current="", files="")
-        from ..analytics.build import analyse
-
-        analyse(con, on_step=lambda step: bar.update(task, current=step),
-                on_progress=lambda step, done, total: bar.update(task, current=f"{step} {done}/{total}"))
+        analyse_showing(con, lambda step: bar.update(task, current=step))
     return summary
+
+
+def analyse_showing(con, show) -> None:
+    """analyse(), with ``show(text)`` told each step as it starts and each piece of a long one as it finishes
+    ("persons 12/108")."""
+    from ..analytics.build import analyse
+
+    analyse(con, on_step=show, on_progress=lambda step, done, total: show(f"{step} {done}/{total}"))
 
 
 def print_summary(summary: pipeline.IngestSummary, con) -> None:
@@ -149,9 +154,7 @@ def build(
             return
         con = _open()
         if engine == "duckdb":
-            from ..analytics.build import analyse
-
-            analyse(con, on_step=step, on_progress=lambda name, done, total: step(f"{name} {done}/{total}"))
+            analyse_showing(con, step)
         else:
             from ..engine.run import build_store
 

@@ -16,7 +16,7 @@ from ..net.http import HttpError, NotFound
 from ..net.openalex import OpenAlexClient, doi_of, openalex_author_id, openalex_work_id
 from ..net.semanticscholar import S2Client
 from ..sources.reader import InputError
-from .cli import _open, _progress, app, console, err, fail, print_summary, run_build
+from .cli import _open, _progress, analyse_showing, app, console, err, fail, print_summary, run_build
 
 
 @app.command()
@@ -56,11 +56,8 @@ def ingest(
         return
 
     def analyse_into(con, bar, task) -> None:
-        from ..analytics.build import analyse
-
         bar.update(task, description="analyse", total=None, completed=0, current="")
-        analyse(con, on_step=lambda step: bar.update(task, current=step),
-                on_progress=lambda step, done, total: bar.update(task, current=f"{step} {done}/{total}"))
+        analyse_showing(con, lambda step: bar.update(task, current=step))
 
     if source == "snapshot":
         import importlib.util
