@@ -177,6 +177,12 @@ def findings(results: dict[str, dict]) -> list[str]:
                    f"\"shares a co-author or an organisation\" leaves, per mention; whether the surname is a very common "
                    f"East Asian one): {four('logistic-new-features')}, "
                    f"{versus('logistic-new-features', 'logistic-macro-micro')} the same without them.")
+    if "logistic-co-common" in results and "logistic-new-features" in results:
+        out.append(f"- Adding how many of the shared co-authors carry a very common surname (co_common: a shared "
+                   f"\"Wei Wang\" is weaker evidence than a shared \"Maria Gini\", since many people carry the "
+                   f"name): {four('logistic-co-common')}, {versus('logistic-co-common', 'logistic-new-features')} the "
+                   "same without it. Most of the gain is precision on the largest Chinese names (Lei Wang: B-cubed "
+                   "precision from 0.58 to 0.72).")
     if "logistic-new-features-in-sample" in results and "logistic-new-features" in results:
         out.append(f"- The same with thresholds chosen in-sample: {four('logistic-new-features-in-sample')}: the "
                    "cross-fitted choice is better on the labeled names.")
@@ -185,23 +191,32 @@ def findings(results: dict[str, dict]) -> list[str]:
                        ("trees-t0-0.9", "The trees with the round-0 grid moved up to 0.9"),
                        ("blend", "The mean of the logistic and the trees probabilities"),
                        ("logistic-size-slope", "Later-round thresholds lowered in large blocks (cluster-size-aware)"),
-                       ("logistic-fine-t0", "A finer, higher round-0 grid for the logistic")):
+                       ("logistic-fine-t0", "A finer, higher round-0 grid for the logistic"),
+                       ("logistic-rare-hop", "Co-authors of co-authors reached through rare-surname co-authors only "
+                                             "(co_hop_rare), added to co_common"),
+                       ("logistic-closest", "The closest two papers of two nodes by text and by embedding (text_max, "
+                                            "emb_max: a large cluster's centroid is far from each of its papers), "
+                                            "added to co_common"),
+                       ("trees-co-common", "The trees with co_common"),
+                       ("blend-co-common", "The blend with co_common")):
         if name in results:
             sel = [tuple(t) for t in results[name]["thresholds"]]
             against = f"; {versus(name, train.SHIPPED)} the shipped design" if train.SHIPPED in results else ""
             out.append(f"- {what}: {four(name)}{against}; thresholds per fold {sel}.")
     if train.SHIPPED in results:
         prev = f", {versus(train.SHIPPED, 'previous')} the previous engine" if "previous" in results else ""
-        drop = (f" loses {b3('trees', 'labeled_names', 'macro') - b3('trees-t0-0.9', 'labeled_names', 'macro'):.3f}"
-                if "trees" in results and "trees-t0-0.9" in results else " changes them")
-        out.append(f"- Shipped: `{train.SHIPPED}` ({four(train.SHIPPED)}{prev}: the simplest design that gains on both "
-                   "sets. The trees are better on the dblp names but worse on the labeled "
-                   f"names' macro figure, and a small change of their round-0 grid (trees-t0-0.9){drop} there: "
-                   "their choice of thresholds is less stable from fold to fold, and they cost more to score. The "
-                   "blend and the size-aware thresholds move the figures by a few thousandths either way. No design "
-                   "tried lifts the labeled names to 0.90: their large blocks (Yu Zhang, Feng Liu, Jim Gray, Lei Chen) "
-                   "are limited by recall (one person's papers left in several clusters), Lei Wang and Bin Li by "
-                   "precision.")
+        out.append(f"- Shipped: `{train.SHIPPED}` ({four(train.SHIPPED)}{prev}): the logistic scorers of the "
+                   "first round of this issue with co_common added. Every design tried after it moved the figures "
+                   "by a few thousandths either way, none better on all four. The trees, alone or blended, are "
+                   "better on the dblp names' macro figure but worse on the labeled ones, and their choice of thresholds is less "
+                   "stable from fold to fold (a small change of their round-0 grid moves the labeled macro figure "
+                   "by 0.02). The labeled names' micro figure stays under 0.90: their large blocks (Feng Liu, Hao "
+                   "Wang, Bing Liu, Yu Zhang, Lei Chen) are limited by recall (one person's papers left in several "
+                   "clusters, at B-cubed precision 0.91-0.99), Lei Wang and David Levine by precision.")
+        out.append("- **Caveat:** every design is scored on the same five folds, and the shipped one was picked "
+                   "after seeing them: picking the best of a dozen designs this way flatters it by some "
+                   "thousandths. The fair test is the names the data's curators kept aside (48 labeled, 279 dblp; "
+                   "not in ../shared/datasets).")
     return out
 
 

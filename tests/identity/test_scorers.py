@@ -109,6 +109,59 @@ def test_co_hop_counts_third_mentions_of_the_block():
     assert prof2.hop[0].toarray().ravel()[row["a"]] == 0  # never its own mentions
 
 
+def test_co_common_and_co_hop_rare_discount_very_common_co_author_names():
+    # a and b share "Li Zhang" (a very common surname) and "Pat Smith"; b and c share only "Li Zhang";
+    # a and c are one hop apart through b by both co-authors' names... but through "Li Zhang" only for c
+    mentions = [Mention("a", "Wei Wang", coauthors=("Li Zhang", "Pat Smith")),
+                Mention("b", "Wei Wang", coauthors=("Li Zhang", "Pat Smith", "Quinn Roe")),
+                Mention("c", "Wei Wang", coauthors=("Li Zhang",)),
+                Mention("d", "Wei Wang", coauthors=("Quinn Roe",))]
+    prep = prepare(mentions)
+    rows = blocks(prep.mentions)
+    prof = profiles(prep, [[r] for r in range(len(prep.mentions))], cluster.block_coauthors(prep, rows))
+    row = {m.mention_id: r for r, m in enumerate(prep.mentions)}
+    pairs = [("a", "b"), ("b", "c"), ("a", "d"), ("c", "d")]
+    x = pair_features(prof, [row[p] for p, _ in pairs], [row[q] for _, q in pairs], block_stats(prep, rows)[0])
+    co_log, co_common = x[:, FEATURES.index("co_log")], x[:, FEATURES.index("co_common")]
+    assert co_log[0] == pytest.approx(np.log(3)) and co_common[0] == pytest.approx(np.log(2))  # 2 shared, 1 common
+    assert co_log[1] == pytest.approx(np.log(2)) and co_common[1] == pytest.approx(np.log(2))  # only "Li Zhang"
+    hop, rare = x[:, FEATURES.index("co_hop")], x[:, FEATURES.index("co_hop_rare")]
+    # a - d: b shares Pat Smith (rare) with a and Quinn Roe (rare) with d: a hop either way
+    assert hop[2] == pytest.approx(np.log(2)) and rare[2] == pytest.approx(np.log(2))
+    # c - d: b shares Li Zhang with c (common) and Quinn Roe with d: a hop, but not through rare names only
+    assert hop[3] == pytest.approx(np.log(2)) and rare[3] == 0
+    # pooled nodes keep the split: a node {a, c} against b shares Li Zhang and Pat Smith, one of them common
+    prof2 = profiles(prep, [[row["a"], row["c"]], [row["b"]], [row["d"]]])
+    y = pair_features(prof2, [0], [1], block_stats(prep, rows)[0])
+    assert y[0, FEATURES.index("co_common")] == pytest.approx(np.log(2))
+    assert y[0, FEATURES.index("co_log")] == pytest.approx(np.log(3))
+
+
+def test_closest_members_is_the_best_pair_and_costs_nothing_unread():
+    rng = np.random.default_rng(3)
+    words = ["graph", "kernel", "ada", "runtime", "cache", "mpi", "fault", "thread", "query", "index"]
+    mentions = [Mention(f"m{k:02d}", "Frank Mueller", title=" ".join(rng.choice(words, 3)), year=2000 + k)
+                for k in range(12)]
+    prep = prepare(mentions)
+    groups = [[0, 1, 2, 3, 4], [5], [6, 7], [8], [9, 10, 11]]
+    prof = profiles(prep, groups)
+    i, j = np.array([0, 0, 1, 2, 3, 1]), np.array([1, 2, 3, 4, 4, 2])
+    stats = block_stats(prep, blocks(prep.mentions))[0]
+    x = pair_features(prof, i, j, stats)
+    dense_text = prep.text.toarray()
+    for k, (a, b) in enumerate(zip(i, j)):
+        want_text = (dense_text[groups[a]] @ dense_text[groups[b]].T).max()
+        want_emb = (prep.embedding[groups[a]] @ prep.embedding[groups[b]].T).max()
+        assert x[k, FEATURES.index("text_max")] == pytest.approx(want_text, abs=1e-6)
+        assert x[k, FEATURES.index("emb_max")] == pytest.approx(want_emb, abs=1e-6)
+    # a scorer that does not read them does not pay for them: the columns are 0, every other column the same
+    lean = pair_features(prof, i, j, stats, needed=FEATURES_V1)
+    costly = [FEATURES.index(f) for f in cluster.COSTLY_FEATURES]
+    assert (lean[:, costly] == 0).all()
+    rest = [c for c in range(len(FEATURES)) if c not in costly]
+    assert np.array_equal(lean[:, rest], x[:, rest])
+
+
 def test_block_parts_and_common_surname():
     prep = prepare(_mentions())
     rows = blocks(prep.mentions)

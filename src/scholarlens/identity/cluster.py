@@ -18,16 +18,19 @@
    pair features never hold more than one batch; the per-mention vectors are held for the whole input.
 3. Pair scores. For each compared pair of nodes (a node is a mention, a must-link group, or a cluster of an
    earlier round, its evidence pooled: co-authors, organisations and venues as sets, texts as centroids, years as
-   a range), features (``FEATURES``): name compatibility, shared co-authors (full names; initials apart),
-   co-authors of co-authors (``co_hop``: other mentions of the block that share a co-author with each node),
+   a range), features (``FEATURES``): name compatibility, shared co-authors (full names; initials apart; how
+   many of them carry a very common surname, ``co_common``, since a shared "Wei Wang" says less than a shared
+   "Maria Gini"), co-authors of co-authors (``co_hop``: other mentions of the block that share a co-author with
+   each node; ``co_hop_rare`` through rare-surname co-authors only), the closest two papers of the two nodes
+   (``text_max``, ``emb_max``: computed only for a scorer that reads them),
    organisation and venue similarity, the gap between the year ranges, similarity of titles, keywords and
    abstracts (TF-IDF cosine with document frequencies over the mentions given, and the cosine of the static
    word-piece embedding shipped with ``scholarlens.embed``), flags for what is missing, the nodes' sizes, and
    six features of the whole block that say how ambiguous the name looks (its size, how often its mentions
    share co-authors or venues, how alike their texts are, how many separate groups "shares a co-author or an
    organisation" leaves, whether the surname is one of the most common East Asian ones). A scorer turns them
-   into the probability that the two nodes are one person: gradient-boosted trees with monotone constraints
-   (``TreeScorer``, plain arrays, numpy only) in the shipped model, or a logistic regression (``PairScorer``).
+   into the probability that the two nodes are one person: a logistic regression (``PairScorer``) in the
+   shipped model, or gradient-boosted trees with monotone constraints (``TreeScorer``, plain arrays, numpy only).
    Scorers and thresholds ship in ``pair_scorer.json`` (fitted by ``train.py`` with cross-validation over
    names; nothing trains at run time).
 4. Clustering, in rounds. Round 0 scores mention pairs; average-linkage agglomerative clustering merges the two
@@ -60,7 +63,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .names import (
-    ParsedName, block_key, coauthor_keys, common_surname, compatibility, normalise, parse_name, swapped_key,
+    COMMON_SURNAMES, ParsedName, block_key, coauthor_keys, common_surname, compatibility, fold_surname, normalise,
+    parse_name, swapped_key,
 )
 
 __all__ = [
@@ -145,6 +149,7 @@ class Prepared:
     parsed: list[ParsedName]
     coauthors: sp.csr_matrix  # binary, full co-author keys ("maria gini")
     coauthors_init: sp.csr_matrix  # binary, initial co-author keys ("m gini")
+    coauthors_rare: sp.csr_matrix  # binary, the full co-author keys whose surname is not a very common one
     org: sp.csr_matrix  # TF-IDF of organisation words, unit rows
     org_ids: sp.csr_matrix  # one-hot normalised organisation string
     venue_ids: sp.csr_matrix  # one-hot normalised venue
@@ -187,6 +192,13 @@ def _vocab_matrix(rows: list[list[str]], binary: bool = False, idf: bool = True,
     return _unit_rows(matrix) if unit else matrix
 
 
+@lru_cache(maxsize=1 << 16)
+def _common_key(key: str) -> bool:
+    """Whether a co-author key's surname (its last word) is one of names.COMMON_SURNAMES: sharing such a
+    co-author ("wei wang") says less, since many people carry the name."""
+    return fold_surname(key.rsplit(" ", 1)[-1]) in COMMON_SURNAMES
+
+
 def prepare(mentions: Sequence[Mention]) -> Prepared:
     """Vectors for every mention (sorted by mention id). Document frequencies are over these mentions."""
     from scholarlens.embed import _normalise_rows, static_table, words
@@ -210,6 +222,8 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
         parsed=parsed,
         coauthors=_vocab_matrix(co_lists, binary=True, idf=False, unit=False),
         coauthors_init=_vocab_matrix(init_lists, binary=True, idf=False, unit=False),
+        coauthors_rare=_vocab_matrix([[k for k in keys if not _common_key(k)] for keys in co_lists], binary=True,
+                                     idf=False, unit=False),
         org=_vocab_matrix([_tokens(o, _ORG_STOP) for o in orgs]),
         org_ids=_vocab_matrix([[o] if o else [] for o in orgs], binary=True, idf=False, unit=False),
         venue_ids=_vocab_matrix([[v] if v else [] for v in venues], binary=True, idf=False, unit=False),
@@ -235,6 +249,7 @@ class Profiles:
     coauthors: sp.csr_matrix  # binary
     n_coauthors: np.ndarray
     coauthors_init: sp.csr_matrix  # binary
+    coauthors_rare: sp.csr_matrix  # binary
     org: sp.csr_matrix  # unit centroid
     org_ids: sp.csr_matrix  # binary
     venue_ids: sp.csr_matrix  # binary
@@ -247,6 +262,9 @@ class Profiles:
     keywords: sp.csr_matrix
     embedding: np.ndarray
     hop: sp.csr_matrix | None = None  # binary: node x mention of its block outside it sharing a co-author with it
+    hop_rare: sp.csr_matrix | None = None  # the same through co-authors without a very common surname
+    mention_text: sp.csr_matrix | None = None  # Prepared.text, one row per mention: for text_max
+    mention_embedding: np.ndarray | None = None  # Prepared.embedding: for emb_max
 
 
 def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -267,15 +285,19 @@ def hop_links(member: sp.csr_matrix, block_coauthors: sp.csr_matrix) -> sp.csr_m
     return out
 
 
-def block_coauthors(prep: Prepared, block_rows: Sequence[Sequence[int]]) -> sp.csr_matrix:
-    """The co-author matrix with one column per (block, co-author), co-authors of more than MAX_POSTING
-    mentions of a block left out: what ``co_hop`` walks on."""
-    return _block_columns(prep, block_rows, prep.coauthors, MAX_POSTING)
+def block_coauthors(prep: Prepared, block_rows: Sequence[Sequence[int]], rare: bool = True
+                    ) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
+    """The co-author matrices with one column per (block, co-author), co-authors of more than MAX_POSTING
+    mentions of a block left out: what ``co_hop`` walks on (every co-author), and, with ``rare``, what
+    ``co_hop_rare`` walks on (co-authors without a very common surname; else None)."""
+    return (_block_columns(prep, block_rows, prep.coauthors, MAX_POSTING),
+            _block_columns(prep, block_rows, prep.coauthors_rare, MAX_POSTING) if rare else None)
 
 
-def profiles(prep: Prepared, groups: list[list[int]], block_coauthors: sp.csr_matrix | None = None) -> Profiles:
+def profiles(prep: Prepared, groups: list[list[int]],
+             block_coauthors: tuple[sp.csr_matrix, sp.csr_matrix] | None = None) -> Profiles:
     """The nodes' pooled evidence; with ``block_coauthors`` (see ``block_coauthors``) also their ``hop``
-    links, which the ``co_hop`` feature needs (without it, co_hop is 0)."""
+    links, which the ``co_hop`` features need (without it, they are 0)."""
     k = len(groups)
     lengths = np.array([len(g) for g in groups])
     member = sp.csr_matrix((np.ones(int(lengths.sum()), dtype=np.float32),
@@ -303,6 +325,7 @@ def profiles(prep: Prepared, groups: list[list[int]], block_coauthors: sp.csr_ma
         coauthors=coauthors,
         n_coauthors=np.diff(coauthors.indptr).astype(np.float32),
         coauthors_init=_binary(member @ prep.coauthors_init),
+        coauthors_rare=_binary(member @ prep.coauthors_rare),
         org=pooled(prep.org),
         org_ids=_binary(member @ prep.org_ids),
         venue_ids=_binary(member @ prep.venue_ids),
@@ -314,7 +337,10 @@ def profiles(prep: Prepared, groups: list[list[int]], block_coauthors: sp.csr_ma
         has_abstract=np.asarray(member @ prep.has_abstract.astype(np.float32)).ravel() > 0,
         keywords=pooled(prep.keywords),
         embedding=embedding,
-        hop=hop_links(member, block_coauthors) if block_coauthors is not None else None,
+        hop=hop_links(member, block_coauthors[0]) if block_coauthors is not None else None,
+        hop_rare=hop_links(member, block_coauthors[1]) if block_coauthors and block_coauthors[1] is not None else None,
+        mention_text=prep.text,
+        mention_embedding=prep.embedding,
     )
 
 
@@ -328,6 +354,7 @@ FEATURES = (
     "co_jaccard",
     "co_none",  # one of the two has no co-author
     "co_init",  # log(1 + co-authors shared only by initial and surname)
+    "co_common",  # log(1 + shared co-authors whose surname is a very common one: weaker evidence than co_log's)
     "org_both", "org_same", "org_cos",
     "venue_both", "venue_same", "venue_cos",
     "year_both", "year_gap",  # years between the two nodes' year ranges / 10, capped at 3
@@ -336,9 +363,13 @@ FEATURES = (
     "abstract_both",
     "kw_cos",
     "emb_cos",
+    # the closest two papers, one of each node (their first MAX_MEMBERS mentions): a centroid of many papers is
+    # far from all of them, so a person's small cluster can look unlike its large one on the centroids alone
+    "text_max", "emb_max",
     "size_min", "size_max",  # log of the smaller and of the larger node's size
     # co-author of co-author: log(1 + mentions of the block outside both nodes that share a co-author with each)
     "co_hop",
+    "co_hop_rare",  # the same through co-authors without a very common surname only
     # the block (all mentions of the name), the same for all its pairs: how ambiguous the name looks
     "block_log_n",  # log(mentions)
     "block_co",  # log(1 + mean shared co-authors per pair of mentions)
@@ -349,7 +380,11 @@ FEATURES = (
 )
 BLOCK_FEATURES = ("block_log_n", "block_co", "block_venue", "block_emb", "block_parts", "block_common")
 # the features of the logistic engine before co_hop, block_parts and block_common (the "previous engine" design)
-FEATURES_V1 = tuple(f for f in FEATURES if f not in ("co_hop", "block_parts", "block_common"))
+FEATURES_V1 = tuple(f for f in FEATURES
+                    if f not in ("co_hop", "block_parts", "block_common", "co_common", "co_hop_rare", "text_max",
+                                 "emb_max"))
+# the features of the shipped logistic engine of issue 6's first round (the "logistic-new-features" design)
+FEATURES_V2 = tuple(f for f in FEATURES if f not in ("co_common", "co_hop_rare", "text_max", "emb_max"))
 
 
 def _block_columns(prep: Prepared, block_rows: Sequence[Sequence[int]], matrix: sp.csr_matrix,
@@ -426,9 +461,44 @@ def _names_column(names: list[frozenset], i: np.ndarray, j: np.ndarray) -> np.nd
     return out
 
 
-def pair_features(prof: Profiles, i: np.ndarray, j: np.ndarray, block: np.ndarray) -> np.ndarray:
+MAX_MEMBERS = 64  # text_max / emb_max compare at most this many mentions of each node (its first ones)
+
+
+def _closest_members(rows, groups: list[list[int]], i: np.ndarray, j: np.ndarray, single: np.ndarray) -> np.ndarray:
+    """For each node pair, the highest cosine between a mention of one node and a mention of the other (``rows``:
+    unit mention vectors, sparse or dense). ``single``: the nodes' own cosine, which is the answer when both
+    nodes are single mentions."""
+    out = np.asarray(single, dtype=np.float32).copy()
+    if rows is None:
+        return out
+    sizes = np.fromiter((len(g) for g in groups), dtype=np.int64, count=len(groups))
+    multi = np.flatnonzero((sizes[i] > 1) | (sizes[j] > 1))
+    if not len(multi):
+        return out
+    order = multi[np.argsort(i[multi], kind="stable")]
+    firsts = np.flatnonzero(np.r_[True, i[order][1:] != i[order][:-1]])
+    for lo, hi in zip(firsts, np.r_[firsts[1:], len(order)]):
+        pairs = order[lo:hi]
+        mine = groups[int(i[pairs[0]])][:MAX_MEMBERS]
+        theirs = [groups[int(n)][:MAX_MEMBERS] for n in j[pairs]]
+        lengths = np.fromiter((len(t) for t in theirs), dtype=np.int64, count=len(theirs))
+        sims = rows[mine] @ rows[np.concatenate(theirs)].T
+        sims = sims.toarray() if sp.issparse(sims) else np.asarray(sims)
+        best = sims.max(axis=0)
+        out[pairs] = np.maximum.reduceat(best, np.r_[0, np.cumsum(lengths)[:-1]])
+    return out
+
+
+# features that cost a walk or a loop per node: computed only when a scorer reads them (else 0)
+COSTLY_FEATURES = frozenset({"text_max", "emb_max"})
+
+
+def pair_features(prof: Profiles, i: np.ndarray, j: np.ndarray, block: np.ndarray,
+                  needed: Iterable[str] | None = None) -> np.ndarray:
     """Rows of FEATURES for the node pairs (i[k], j[k]); ``block``: the BLOCK_FEATURES of each pair's block
-    (one row per pair), or one row for all."""
+    (one row per pair), or one row for all. ``needed``: the features the caller reads (all when None); the
+    COSTLY_FEATURES it does not read are left 0."""
+    needed = FEATURES if needed is None else frozenset(needed)
     i = np.asarray(i, dtype=np.int64)
     j = np.asarray(j, dtype=np.int64)
     if not len(i):
@@ -443,6 +513,7 @@ def pair_features(prof: Profiles, i: np.ndarray, j: np.ndarray, block: np.ndarra
     cols["co_jaccard"] = np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
     cols["co_none"] = ((ni == 0) | (nj == 0)).astype(np.float32)
     cols["co_init"] = np.log1p(np.maximum(_rowwise_dot(prof.coauthors_init, i, j) - shared, 0))
+    cols["co_common"] = np.log1p(np.maximum(shared - _rowwise_dot(prof.coauthors_rare, i, j), 0))
     has_org = np.diff(prof.org_ids.indptr) > 0
     cols["org_both"] = (has_org[i] & has_org[j]).astype(np.float32)
     cols["org_same"] = (_rowwise_dot(prof.org_ids, i, j) > 0).astype(np.float32)
@@ -462,9 +533,14 @@ def pair_features(prof: Profiles, i: np.ndarray, j: np.ndarray, block: np.ndarra
     cols["kw_cos"] = _rowwise_dot(prof.keywords, i, j)
     cols["emb_cos"] = np.concatenate([np.einsum("ij,ij->i", prof.embedding[i[s:s + 65536]], prof.embedding[j[s:s + 65536]])
                                       for s in range(0, len(i), 65536)])
+    for name, rows, single in (("text_max", prof.mention_text, cols["text_cos"]),
+                               ("emb_max", prof.mention_embedding, cols["emb_cos"])):
+        cols[name] = _closest_members(rows, prof.groups, i, j, single) if name in needed else np.zeros_like(single)
     cols["size_min"] = np.log(np.minimum(prof.size[i], prof.size[j]))
     cols["size_max"] = np.log(np.maximum(prof.size[i], prof.size[j]))
     cols["co_hop"] = np.log1p(_rowwise_dot(prof.hop, i, j)) if prof.hop is not None else np.zeros(len(i), np.float32)
+    cols["co_hop_rare"] = (np.log1p(_rowwise_dot(prof.hop_rare, i, j)) if prof.hop_rare is not None
+                           else np.zeros(len(i), np.float32))
     block = np.broadcast_to(np.asarray(block, dtype=np.float32).reshape(-1, len(BLOCK_FEATURES)),
                             (len(i), len(BLOCK_FEATURES)))
     for k, name in enumerate(BLOCK_FEATURES):
@@ -909,7 +985,8 @@ def cluster_blocks(
     all_rows = [sorted(r for g in nodes for r in g) for nodes in nodes_of]
     stats = block_stats(prep, all_rows) if all_rows else np.zeros((0, len(BLOCK_FEATURES)), np.float32)
     # co_hop's walk is only prepared when a scorer of the model reads it
-    hop = block_coauthors(prep, all_rows) if all_rows and any("co_hop" in r.features for r in model.rounds) else None
+    hop = (block_coauthors(prep, all_rows, rare=any("co_hop_rare" in r.features for r in model.rounds))
+           if all_rows and any({"co_hop", "co_hop_rare"} & set(r.features) for r in model.rounds) else None)
     candidates = {b: _candidate_pairs(prep, np.asarray(rows, dtype=np.int64))
                   for b, rows in enumerate(all_rows) if len(rows) > DENSE_MAX}
     orcid_of = {r: m.source_ids.get("orcid") for r, m in enumerate(prep.mentions) if m.source_ids}
@@ -972,7 +1049,7 @@ def _round(prep, batch, nodes_of, all_rows, stats, candidates, scorer, threshold
         pair_block.append(np.full(len(a_), b, dtype=np.int64))
     prof = profiles(prep, groups, hop)
     pa, pb, pblock = np.concatenate(pair_a), np.concatenate(pair_b), np.concatenate(pair_block)
-    prob = scorer.probability(pair_features(prof, pa, pb, stats[pblock])) if len(pa) else np.zeros(0)
+    prob = scorer.probability(pair_features(prof, pa, pb, stats[pblock], scorer.features)) if len(pa) else np.zeros(0)
     merged = []
     start = 0
     for b, offset, a_ in zip(batch, offsets, pair_a):

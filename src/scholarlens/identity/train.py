@@ -49,7 +49,7 @@ import numpy as np
 from . import metrics
 from .aminer import read_aminer
 from .cluster import (
-    FEATURES, FEATURES_V1, WEIGHTS, BlendScorer, Model, PairScorer, Prepared, TreeScorer, _apply, _average_linkage,
+    FEATURES, FEATURES_V1, FEATURES_V2, WEIGHTS, BlendScorer, Model, PairScorer, Prepared, TreeScorer, _apply, _average_linkage,
     _triu, block_coauthors, block_stats, blocks, cluster_blocks, cluster_id_for, pair_features, prepare, profiles,
     simple_union,
 )
@@ -66,7 +66,11 @@ TREE_T1 = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # Monotone constraints of the tree scorer: +1 the probability can only rise with the feature, -1 only fall.
 MONOTONE = {"name": 1, "co_any": 1, "co_log": 1, "co_jaccard": 1, "co_init": 1, "org_same": 1, "org_cos": 1,
             "venue_same": 1, "venue_cos": 1, "year_gap": -1, "title_cos": 1, "text_cos": 1, "kw_cos": 1,
-            "emb_cos": 1, "co_hop": 1}
+            "emb_cos": 1, "co_hop": 1, "co_hop_rare": 1, "text_max": 1, "emb_max": 1}
+
+
+# logistic-new-features' features and co_common
+CO_COMMON = tuple(f for f in FEATURES if f not in ("co_hop_rare", "text_max", "emb_max"))
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class Design:
 
     name: str
     kind: str = "trees"  # "logistic" or "trees"
-    features: tuple[str, ...] = FEATURES
+    features: tuple[str, ...] = FEATURES_V2  # the designs before co_common; "logistic-co-common" adds it
     objective: str = "macro+micro"  # "macro": mean over sets of macro B-cubed F1; "macro+micro": of (macro+micro)/2
     t0_grid: tuple[float, ...] = T0_GRID
     t1_grid: tuple[float, ...] = T1_GRID
@@ -122,6 +126,21 @@ DESIGNS = {
                                         "when that scores better"),
     "logistic-fine-t0": Design("logistic-fine-t0", kind="logistic", t0_grid=(0.65, 0.7, 0.75, 0.8, 0.85, 0.9),
                                about="logistic-new-features with a finer and higher round-0 grid"),
+    "logistic-co-common": Design("logistic-co-common", kind="logistic",
+                                 features=CO_COMMON,
+                                 about="logistic-new-features, and how many shared co-authors carry a very common "
+                                       "surname (co_common: \"Wei Wang\" as a shared co-author is weak evidence)"),
+    "logistic-rare-hop": Design("logistic-rare-hop", kind="logistic", features=CO_COMMON + ("co_hop_rare",),
+                                about="logistic-co-common, and co-authors of co-authors reached through co-authors "
+                                      "without a very common surname only (co_hop_rare)"),
+    "blend-co-common": Design("blend-co-common", kind="blend", features=CO_COMMON,
+                              t0_grid=(0.6, 0.7, 0.8, 0.9), t1_grid=TREE_T1,
+                              about="blend, with co_common"),
+    "trees-co-common": Design("trees-co-common", features=CO_COMMON,
+                              t0_grid=(0.5, 0.6, 0.7, 0.8), t1_grid=TREE_T1, about="trees, with co_common"),
+    "logistic-closest": Design("logistic-closest", kind="logistic", features=CO_COMMON + ("text_max", "emb_max"),
+                               about="logistic-co-common, and the closest two papers of the two nodes by text and by "
+                                     "embedding (text_max, emb_max)"),
     "blend": Design("blend", kind="blend", t0_grid=(0.6, 0.7, 0.8, 0.9), t1_grid=TREE_T1,
                     about="the mean of the logistic and the trees probabilities, thresholds chosen on cross-fitted "
                           "clusterings"),
@@ -134,7 +153,7 @@ DESIGNS = {
     "trees-t0-0.9": Design("trees-t0-0.9", t0_grid=TREE_T0, t1_grid=TREE_T1,
                            about="the same trees, round-0 grid moved up to 0.9 (the trees run picked its top, 0.8)"),
 }
-SHIPPED = "logistic-new-features"
+SHIPPED = "logistic-co-common"
 
 
 @dataclass
