@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 
 from scholarlens.identity import cluster
@@ -174,3 +175,44 @@ def test_aminer_file_to_jsonl(tmp_path):
     assert {line["name"] for line in lines} == {"Wei Wang"}
     assert len({line["cluster_id"] for line in lines[:6]}) == 1
     assert len({line["cluster_id"] for line in lines}) == 2
+
+
+def _random_block(rng, k):
+    person = rng.integers(0, max(1, k // 5), k)
+    a, b = np.triu_indices(k, 1)
+    p = np.where(person[a] == person[b], rng.beta(5, 2, len(a)), rng.beta(1, 6, len(a)))
+    given = rng.random(len(a)) < 0.7  # pairs never compared count as 0
+    return a[given], b[given], p[given]
+
+
+def test_scipy_linkage_merges_as_the_heap_does():
+    """The C average linkage (scipy) and the Python heap give the same merges at the same means, with cannot
+    pairs, and the heap takes over when a merge must be refused (two ORCIDs, incompatible names)."""
+    from scholarlens.identity.cluster import _apply, _average_linkage, _heap_linkage, _scipy_linkage
+    from scholarlens.identity.names import parse_name
+
+    rng = np.random.default_rng(7)
+    wang = frozenset([parse_name("Wei Wang")])
+    for _ in range(60):
+        k = int(rng.integers(3, 120))
+        a, b, p = _random_block(rng, k)
+        # some pairs given twice, once each way round: their probabilities add up in both
+        twice = rng.random(len(a)) < 0.05
+        a, b, p = np.r_[a, b[twice]], np.r_[b, a[twice]], np.r_[p, p[twice] / 2]
+        cannot = [tuple(int(v) for v in rng.choice(k, 2, replace=False)) for _ in range(int(rng.integers(0, 4)))]
+        threshold = float(rng.choice([0.5, 0.6, 0.7]))
+        heap = _heap_linkage([wang] * k, [frozenset()] * k, a, b, p, threshold, cannot)
+        fast = _scipy_linkage(k, a, b, p, threshold, cannot)
+        assert _apply(k, fast, threshold) == _apply(k, heap, threshold)
+        assert np.allclose([m[0] for m in fast], [m[0] for m in heap])
+        assert _average_linkage([wang] * k, [frozenset()] * k, a, b, p, threshold, cannot) == fast
+    # two nodes certain to merge, but with different ORCIDs: scipy's merges are refused, the heap's stand
+    k = 5
+    a, b, p = np.array([0, 2, 3, 2]), np.array([1, 3, 4, 4]), np.array([0.99, 0.9, 0.9, 0.8])
+    orcids = [frozenset({"0000-0001"}), frozenset({"0000-0002"})] + [frozenset()] * 3
+    merges = _average_linkage([wang] * k, orcids, a, b, p, 0.5)
+    assert _apply(k, merges, 0.5) == [[0], [1], [2, 3, 4]]
+    assert merges == _heap_linkage([wang] * k, orcids, a, b, p, 0.5)
+    # incompatible names, the same way
+    names = [frozenset([parse_name("Wei Wang")]), frozenset([parse_name("Wen Wang")])] + [wang] * 3
+    assert _apply(k, _average_linkage(names, [frozenset()] * k, a, b, p, 0.5), 0.5) == [[0], [1], [2, 3, 4]]

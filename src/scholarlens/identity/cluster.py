@@ -870,6 +870,10 @@ def _candidate_pairs(prep: Prepared, rows: np.ndarray) -> tuple[np.ndarray, np.n
 # Average-linkage clustering with constraints
 
 
+LINKAGE_MATRIX_MAX = 3000  # up to this many nodes, scipy's average linkage on a full distance matrix (72 MB)
+_NEVER = 1e9  # the distance of a cannot pair: any mean that includes it stays far above 1
+
+
 def _average_linkage(
     names: list[frozenset],
     orcids: list[frozenset],
@@ -882,8 +886,77 @@ def _average_linkage(
     """Merges ``(mean probability, node, node)`` of average-linkage clustering over nodes 0..len(names)-1, in
     the order made, down to ``threshold``; pairs not given count as probability 0 and ``cannot`` pairs as minus
     infinity. Merges are made in non-increasing order of their mean (average linkage is reducible), so the
-    clustering at any higher threshold is a prefix of the list. Ties break on the smaller node numbers.
-    Probabilities below NEGLIGIBLE count as 0 (they move a mean by less than that)."""
+    clustering at any higher threshold is a prefix of the list. Probabilities below NEGLIGIBLE count as 0
+    (they move a mean by less than that). A merge that would join two ORCIDs or two incompatible names is
+    refused and the pair counts as a cannot pair from then on.
+
+    Up to LINKAGE_MATRIX_MAX nodes, scipy's average linkage (in C) clusters first; its merges stand when none of
+    them above the threshold is refused, which is the usual case. Otherwise, and for more nodes, the heap below
+    does it in Python, refusing merges as they come."""
+    cannot = list(cannot)
+    if 2 < len(names) <= LINKAGE_MATRIX_MAX:
+        merges = _scipy_linkage(len(names), a, b, prob, threshold, cannot)
+        if _merges_allowed(names, orcids, merges):
+            return merges
+    return _heap_linkage(names, orcids, a, b, prob, threshold, cannot)
+
+
+def _scipy_linkage(k: int, a: np.ndarray, b: np.ndarray, prob: np.ndarray, threshold: float,
+                   cannot: list[tuple[int, int]]) -> list[tuple[float, int, int]]:
+    """The merges of scipy's average linkage down to threshold, each named by one node of either side."""
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import squareform
+
+    keep = (prob >= NEGLIGIBLE) & (a != b)
+    total = np.zeros((k, k), dtype=np.float64)
+    np.add.at(total, (a[keep], b[keep]), prob[keep])
+    total = total + total.T  # (x, y) and (y, x) are one pair, their probabilities summed as the heap sums them
+    distance = 1.0 - total
+    for x, y in cannot:
+        distance[x, y] = distance[y, x] = _NEVER
+    np.fill_diagonal(distance, 0.0)
+    tree = linkage(squareform(distance, checks=False), method="average")
+    node = list(range(k)) + [0] * (k - 1)
+    merges = []
+    for r, (p, q, d, _) in enumerate(tree.tolist()):
+        node[k + r] = node[int(p)]
+        mean = 1.0 - d
+        if mean < threshold:
+            break
+        merges.append((mean, node[int(p)], node[int(q)]))
+    return merges
+
+
+def _merges_allowed(names: list[frozenset], orcids: list[frozenset], merges: list[tuple[float, int, int]]) -> bool:
+    """Whether no merge of the list joins two ORCIDs or two incompatible names (replayed in order)."""
+    if not merges:
+        return True
+    uf = _UnionFind(len(names))
+    name_of = dict(enumerate(names))
+    orcid_of = dict(enumerate(orcids))
+    for _, x, y in merges:
+        rx, ry = uf.find(x), uf.find(y)
+        if (orcid_of[rx] and orcid_of[ry] and orcid_of[rx] != orcid_of[ry]) or \
+                (name_of[rx] != name_of[ry] and _names_grade(name_of[rx], name_of[ry]) == 0.0):
+            return False
+        uf.union(rx, ry)
+        root = uf.find(rx)
+        name_of[root] = name_of[rx] | name_of[ry]
+        orcid_of[root] = orcid_of[rx] | orcid_of[ry]
+    return True
+
+
+def _heap_linkage(
+    names: list[frozenset],
+    orcids: list[frozenset],
+    a: np.ndarray,
+    b: np.ndarray,
+    prob: np.ndarray,
+    threshold: float,
+    cannot: Iterable[tuple[int, int]] = (),
+) -> list[tuple[float, int, int]]:
+    """_average_linkage in Python, with a heap of each node's best partner; ties break on the smaller node
+    numbers."""
     k = len(names)
     nbr: list[dict[int, float]] = [{} for _ in range(k)]
     keep = prob >= NEGLIGIBLE
