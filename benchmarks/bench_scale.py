@@ -306,12 +306,14 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
     return report
 
 
-def _persons_from_source_ids(con) -> int:
+def _persons_from_source_ids(con, **_options) -> int:
     """Bench-only stand-in for analytics.persons.compute_persons (--persons source-ids): every source author id
-    is one person. Writes the same three tables, so the steps after it run as they do in a real build."""
+    is one person. Writes the same three tables, so the steps after it run as they do in a real build. Takes
+    (and ignores) compute_persons' keyword options, which the build passes (progress, workers)."""
     con.execute("CREATE OR REPLACE TABLE person_mentions AS SELECT work_id, author_id, author_id AS person_id FROM authorships")
     con.execute("CREATE OR REPLACE TABLE persons AS SELECT author_id AS person_id, name, orcid, author_id AS anchor_author_id, "
-                "[author_id] AS author_ids, 0 AS mentions, false AS curated, 0 AS corrections FROM authors")
+                "[author_id] AS author_ids, 0 AS mentions, false AS curated, CAST([] AS INTEGER[]) AS correction_ids "
+                "FROM authors")
     con.execute("CREATE OR REPLACE TABLE person_authorships AS SELECT work_id, author_id, position, raw_name, raw_affiliation "
                 "FROM authorships")
     return 0
