@@ -31,11 +31,12 @@ def _rss_mb() -> int:
 
 
 def _score_and_peak(*job):
-    """persons._score_chunk, and the peak memory of the process that ran it (VmHWM: a worker's own)."""
-    assigned, _, _ = persons._score_chunk(*job)
+    """persons._score_chunk, and the peak memory of the process that ran it (VmHWM: a worker's own): the number
+    of mentions it clustered and that peak."""
+    clustered = persons._score_chunk(*job)
     with open("/proc/self/status") as status:
         peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
-    return assigned, peak_kb // 1024
+    return clustered.num_rows, peak_kb // 1024
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,9 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     jobs = ((persons.mention_rows(con, nodes), [], [], []) for nodes in chunks[: args.chunks])
     worker_peak = 0
     for scored, peak_mb in map_in_processes(_score_and_peak, jobs, workers):
-        timed += len(scored)
+        timed += scored
         worker_peak = max(worker_peak, peak_mb)
-        print(json.dumps({"chunk_mentions": len(scored), "so_far_s": round(time.perf_counter() - start, 1),
+        print(json.dumps({"chunk_mentions": scored, "so_far_s": round(time.perf_counter() - start, 1),
                           "peak_rss_mb": _rss_mb(), "scoring_process_peak_mb": peak_mb}), flush=True)
     wall = time.perf_counter() - start
     per_mention = wall / max(timed, 1)
