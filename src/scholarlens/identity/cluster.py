@@ -295,7 +295,7 @@ def block_coauthors(prep: Prepared, block_rows: Sequence[Sequence[int]], rare: b
 
 
 def profiles(prep: Prepared, groups: list[list[int]],
-             block_coauthors: tuple[sp.csr_matrix, sp.csr_matrix] | None = None) -> Profiles:
+             block_coauthors: tuple[sp.csr_matrix, sp.csr_matrix | None] | None = None) -> Profiles:
     """The nodes' pooled evidence; with ``block_coauthors`` (see ``block_coauthors``) also their ``hop``
     links, which the ``co_hop`` features need (without it, they are 0)."""
     k = len(groups)
