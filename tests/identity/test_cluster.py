@@ -194,7 +194,7 @@ def test_scipy_linkage_merges_as_the_heap_does():
     rng = np.random.default_rng(7)
     wang = frozenset([parse_name("Wei Wang")])
     for _ in range(60):
-        k = int(rng.integers(3, 120))
+        k = int(rng.integers(cluster.LINKAGE_MATRIX_MIN, 120))
         a, b, p = _random_block(rng, k)
         # some pairs given twice, once each way round: their probabilities add up in both
         twice = rng.random(len(a)) < 0.05
@@ -207,12 +207,13 @@ def test_scipy_linkage_merges_as_the_heap_does():
         assert np.allclose([m[0] for m in fast], [m[0] for m in heap])
         assert _average_linkage([wang] * k, [frozenset()] * k, a, b, p, threshold, cannot) == fast
     # two nodes certain to merge, but with different ORCIDs: scipy's merges are refused, the heap's stand
-    k = 5
+    k = cluster.LINKAGE_MATRIX_MIN  # nodes 5 and up stay alone (no pair given)
     a, b, p = np.array([0, 2, 3, 2]), np.array([1, 3, 4, 4]), np.array([0.99, 0.9, 0.9, 0.8])
-    orcids = [frozenset({"0000-0001"}), frozenset({"0000-0002"})] + [frozenset()] * 3
+    orcids = [frozenset({"0000-0001"}), frozenset({"0000-0002"})] + [frozenset()] * (k - 2)
     merges = _average_linkage([wang] * k, orcids, a, b, p, 0.5)
-    assert _apply(k, merges, 0.5) == [[0], [1], [2, 3, 4]]
+    alone = [[n] for n in range(5, k)]
+    assert _apply(k, merges, 0.5) == [[0], [1], [2, 3, 4]] + alone
     assert merges == _heap_linkage([wang] * k, orcids, a, b, p, 0.5)
     # incompatible names, the same way
-    names = [frozenset([parse_name("Wei Wang")]), frozenset([parse_name("Wen Wang")])] + [wang] * 3
-    assert _apply(k, _average_linkage(names, [frozenset()] * k, a, b, p, 0.5), 0.5) == [[0], [1], [2, 3, 4]]
+    names = [frozenset([parse_name("Wei Wang")]), frozenset([parse_name("Wen Wang")])] + [wang] * (k - 2)
+    assert _apply(k, _average_linkage(names, [frozenset()] * k, a, b, p, 0.5), 0.5) == [[0], [1], [2, 3, 4]] + alone

@@ -871,6 +871,7 @@ def _candidate_pairs(prep: Prepared, rows: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 LINKAGE_MATRIX_MAX = 3000  # up to this many nodes, scipy's average linkage on a full distance matrix (72 MB)
+LINKAGE_MATRIX_MIN = 16  # below, the heap is faster (measured: 27 µs against 132 µs at 5 nodes, equal near 12)
 _NEVER = 1e9  # the distance of a cannot pair: any mean that includes it stays far above 1
 
 
@@ -890,11 +891,11 @@ def _average_linkage(
     (they move a mean by less than that). A merge that would join two ORCIDs or two incompatible names is
     refused and the pair counts as a cannot pair from then on.
 
-    Up to LINKAGE_MATRIX_MAX nodes, scipy's average linkage (in C) clusters first; its merges stand when none of
+    From LINKAGE_MATRIX_MIN to LINKAGE_MATRIX_MAX nodes, scipy's average linkage (in C) clusters first; its merges stand when none of
     them above the threshold is refused, which is the usual case. Otherwise, and for more nodes, the heap below
     does it in Python, refusing merges as they come."""
     cannot = list(cannot)
-    if 2 < len(names) <= LINKAGE_MATRIX_MAX:
+    if LINKAGE_MATRIX_MIN <= len(names) <= LINKAGE_MATRIX_MAX:
         merges = _scipy_linkage(len(names), a, b, prob, threshold, cannot)
         if _merges_allowed(names, orcids, merges):
             return merges
