@@ -407,3 +407,30 @@ def test_equals_recorded_novelpy(recorder):
     _assert_equals_novelpy(recorder, record, lee_maxulp=2)
 
 
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), large=st.booleans())
+def test_unique_inverse_equals_numpy_unique(seed, large):
+    # Packed into one int64 with the positions when the keys are small enough, argsort otherwise (large keys).
+    rng = np.random.default_rng(seed)
+    high = 2**62 if large else 50
+    keys = rng.integers(0, high, rng.integers(1, 300)).astype(np.int64)
+    keys = np.r_[keys, keys[: len(keys) // 3]]  # repeats
+    uniq, inverse, counts = refnovelty._unique_inverse(keys)
+    want_uniq, want_inverse, want_counts = np.unique(keys, return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(uniq, want_uniq)
+    np.testing.assert_array_equal(inverse, want_inverse.ravel())
+    np.testing.assert_array_equal(counts, want_counts)
+
+
+@settings(max_examples=30, deadline=None)
+@given(sizes=st.lists(st.integers(0, 9), max_size=25))
+def test_pairs_of_runs_are_every_pair_inside_each_run_once(sizes):
+    first, second, run = refnovelty._pairs_of_runs(np.array(sizes, dtype=np.int64))
+    starts = np.cumsum(sizes) - np.array(sizes, dtype=np.int64)
+    want = sorted((int(s) + i, int(s) + j, r) for r, (s, k) in enumerate(zip(starts, sizes))
+                  for i, j in itertools.combinations(range(k), 2))
+    assert sorted(zip(first.tolist(), second.tolist(), run.tolist())) == want
+    # Each run's pairs lie together, so a paper's pairs stay one block.
+    assert all(np.all(np.diff(np.flatnonzero(run == r)) == 1) for r in np.unique(run))
