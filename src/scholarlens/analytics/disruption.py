@@ -52,6 +52,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .sorting import sorted_with_order
+
 CDINDEX_RULES = {"window": "cdindex", "same_year": "exclude", "empty": None, "unknown_cited": "keep"}
 NOVELPY_RULES = {"window": "none", "same_year": "include", "empty": 0.0, "unknown_cited": "drop"}
 
@@ -177,19 +179,16 @@ def _build_graph(ids: pa.Array, times: pa.Array, citing: pa.Array, cited: pa.Arr
 
     # Citations: codes of known works; cited works not in `works` get codes after them.
     citing, cited = _same_type(citing, ids.type), _same_type(cited, ids.type)
-    src = pc.index_in(citing, value_set=ids)
-    dst = pc.index_in(cited, value_set=ids)
-    known_src = src.is_valid()
-    stats["citations_from_unknown_works"] = len(citing) - pc.sum(known_src).as_py() if len(citing) else 0
-    unknown_dst = pc.and_(known_src, pc.invert(dst.is_valid()))
-    n_unknown_dst = pc.sum(unknown_dst).as_py() or 0
+    src_np, dst_np = _index_in(citing, ids), _index_in(cited, ids)
+    known_src = src_np >= 0
+    stats["citations_from_unknown_works"] = len(citing) - int(known_src.sum())
+    unknown_dst = known_src & (dst_np < 0)
+    n_unknown_dst = int(unknown_dst.sum())
     stats["citations_to_unknown_works"] = n_unknown_dst
     n_nodes = n_timed
-    src_np = src.fill_null(-1).to_numpy().astype(np.int64)
-    dst_np = dst.fill_null(-1).to_numpy().astype(np.int64)
     if n_unknown_dst and unknown_cited == "keep":
-        extra = pc.dictionary_encode(cited.filter(unknown_dst))
-        dst_np[unknown_dst.to_numpy(zero_copy_only=False)] = n_timed + extra.indices.to_numpy().astype(np.int64)
+        extra = pc.dictionary_encode(cited.filter(pa.array(unknown_dst)))
+        dst_np[unknown_dst] = n_timed + extra.indices.to_numpy().astype(np.int64)
         n_nodes += len(extra.dictionary)
     ok = (src_np >= 0) & (dst_np >= 0)
     src_np, dst_np = src_np[ok], dst_np[ok]
@@ -201,6 +200,24 @@ def _build_graph(ids: pa.Array, times: pa.Array, citing: pa.Array, cited: pa.Arr
     stats["citations_used"] = int(code.size)
     return _Graph(ids=ids, n_timed=n_timed, n_nodes=n_nodes, time=times.to_numpy().astype(np.int64),
                   src=code // n_nodes, dst=code % n_nodes, stats=stats)
+
+
+def _index_in(values: pa.Array, ids: pa.Array) -> np.ndarray:
+    """Position of each value among the distinct ids, -1 where it is not one of them (or null): pc.index_in.
+    Integer ids in a range not much wider than the data (the integer codes a build passes) are looked up in a
+    dense table, one gather per value instead of a hash probe: 1 s against 8 s for a span of 21M citations."""
+    if pa.types.is_integer(ids.type) and len(ids) and len(values):
+        id_np = ids.to_numpy()
+        lo, hi = int(id_np.min()), int(id_np.max())
+        if lo >= 0 and hi < 4 * (len(ids) + len(values)):
+            table = np.full(hi + 1, -1, np.int64)
+            table[id_np] = np.arange(len(id_np))
+            v = values.fill_null(-1).to_numpy()
+            inside = (v >= 0) & (v <= hi)
+            found = np.full(len(v), -1, np.int64)
+            found[inside] = table[v[inside]]
+            return found
+    return pc.index_in(values, value_set=ids).fill_null(-1).to_numpy().astype(np.int64)
 
 
 def _sorted_unique(codes: np.ndarray) -> np.ndarray:
@@ -216,9 +233,9 @@ def _search(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     """np.searchsorted (left) for many queries in any order: sorted queries walk the array ten times faster."""
     if queries.size < 4096:
         return np.searchsorted(sorted_keys, queries)
-    order = np.argsort(queries)
+    sorted_queries, order = sorted_with_order(queries)
     found = np.empty(queries.size, np.int64)
-    found[order] = np.searchsorted(sorted_keys, queries[order])
+    found[order] = np.searchsorted(sorted_keys, sorted_queries)
     return found
 
 
@@ -253,9 +270,8 @@ def _count(graph: _Graph, delta: int | None, window: str, same_year: str):
     i_hi = np.searchsorted(uniq_t, i_upper, side="right").astype(np.int64)
 
     # Citers of each work, sorted by (cited, citer's time): one int64 key per in-edge.
-    in_key = dst * r1 + rank[src]
-    order = np.argsort(in_key)  # the order of citers with the same key does not matter
-    in_key, in_citer = in_key[order], src[order]
+    in_key, order = sorted_with_order(dst * r1 + rank[src])  # the order of citers with the same key does not matter
+    in_citer = src[order]
 
     def in_window(node, lo, hi):  # citers of `node` with time rank in [lo, hi)
         return np.searchsorted(in_key, node * r1 + hi) - np.searchsorted(in_key, node * r1 + lo)

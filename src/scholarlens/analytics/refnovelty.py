@@ -51,6 +51,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .sorting import sorted_with_order
+
 __all__ = ["uzzi_novelty", "uzzi_pairs", "lee_commonness", "reference_novelty"]
 
 _NO_REF_YEAR = -(2**62)  # cited-year group for references without a year
@@ -153,7 +155,7 @@ def _prepare(papers, refs, focal_ids, min_refs, min_journals) -> _Prepared:
     n_refs = np.bincount(row, minlength=n)
     # np.sort, not np.unique: NumPy 2.3+ counts unsorted uniques with a hash table, ten times slower here.
     paper_journal = np.sort(row * max(n_j, 1) + journal)
-    distinct = paper_journal[np.r_[True, paper_journal[1:] != paper_journal[:-1]]] // max(n_j, 1)
+    distinct = paper_journal[_runs(paper_journal)[0]] // max(n_j, 1)
     n_distinct = np.bincount(distinct, minlength=n)
 
     # The first reason that applies is the one reported.
@@ -213,20 +215,10 @@ def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """np.unique(keys, return_inverse=True, return_counts=True) for non-negative integer keys, by one SIMD sort
-    of (key, position) packed into an int64 rather than an argsort: 2 s against 10 s on 31.8M keys."""
+    """np.unique(keys, return_inverse=True, return_counts=True) for non-negative integer keys, by a packed sort
+    rather than an argsort (sorting.sorted_with_order): 2 s against 10 s on 31.8M keys."""
     n = len(keys)
-    pos_bits = max(1, (n - 1).bit_length())
-    if n and int(keys.max()).bit_length() + pos_bits <= 63:
-        packed = keys.astype(np.int64) << pos_bits
-        packed |= np.arange(n, dtype=np.int64)
-        packed.sort()
-        order = packed & ((1 << pos_bits) - 1)
-        packed >>= pos_bits
-        sorted_keys = packed
-    else:
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
+    sorted_keys, order = sorted_with_order(keys)
     starts, new = _runs(sorted_keys)
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.cumsum(new) - 1
