@@ -126,3 +126,41 @@ def test_cd_index_by_spans_of_years_equals_one_span(tmp_path, monkeypatch):
     monkeypatch.setattr(citation_measures, "DISRUPTION_PARALLEL_MIN_EDGES", 10**9)
     assert run(10**9, workers=2) == whole and len(spans[-1]) == 1
     assert sum(1 for row in whole if row[1] is not None) > 300
+
+
+def test_workers_phase_lowers_duckdb_memory_and_restores_it(tmp_path, monkeypatch):
+    """While the workers compute, DuckDB's limit is lowered so its buffer pool gives memory back; never raised,
+    and restored after, also when the block fails."""
+    import duckdb
+    import pytest
+
+    from scholarlens.analytics import citation_measures
+
+    def limit(c):
+        return c.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '3GB'")
+    before = limit(con)
+    for _ in range(3):  # restored each time, without drifting
+        with citation_measures.duckdb_memory_at_most(con, 2**30):
+            assert limit(con) == "1.0 GiB"
+        assert limit(con) == before
+    with citation_measures.duckdb_memory_at_most(con, 8 * 2**30):  # higher than the limit: left alone
+        assert limit(con) == before
+    with pytest.raises(RuntimeError), citation_measures.duckdb_memory_at_most(con, 2**30):
+        raise RuntimeError("a worker failed")
+    assert limit(con) == before
+
+    # The steps read their slices under the lowered limit and give the same results.
+    store = connect(tmp_path / "s.duckdb")
+    write_records(store, [_work("doi:a", 2000, []), _work("doi:b", 2001, ["doi:a"]), _work("doi:c", 2002, ["doi:a", "doi:b"])])
+    seen = []
+    original = citation_measures._span_part
+    monkeypatch.setattr(citation_measures, "_span_part", lambda c, a, b: seen.append(limit(c)) or original(c, a, b))
+    monkeypatch.setattr(citation_measures, "READING_DUCKDB_MEMORY_BYTES", 2**30)
+    store.execute("SET memory_limit = '3GB'")
+    citation_measures.compute_disruption(store, as_of_year=2024, workers=1)
+    assert seen and set(seen) == {"1.0 GiB"}
+    assert limit(store) == before
+    assert store.execute("SELECT count(cd) FROM work_disruption").fetchall()[0][0] >= 1
