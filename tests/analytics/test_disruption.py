@@ -354,3 +354,7 @@ def test_index_in_equals_arrow_index_in(seed, spread, nulls):
     values = pa.array(values, mask=(rng.random(100) < 0.2) if nulls else None)
     want = pa.compute.index_in(values, value_set=ids).fill_null(-1).to_numpy()
     np.testing.assert_array_equal(disruption._index_in(values, ids), want)
+    # Unsigned ids go to Arrow's lookup (a null cannot be filled with -1 there).
+    unsigned_ids, unsigned = ids.cast(pa.uint64()), pa.compute.abs(values).cast(pa.uint64())
+    want = pa.compute.index_in(unsigned, value_set=unsigned_ids).fill_null(-1).to_numpy()
+    np.testing.assert_array_equal(disruption._index_in(unsigned, unsigned_ids), want)

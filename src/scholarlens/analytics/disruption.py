@@ -204,9 +204,10 @@ def _build_graph(ids: pa.Array, times: pa.Array, citing: pa.Array, cited: pa.Arr
 
 def _index_in(values: pa.Array, ids: pa.Array) -> np.ndarray:
     """Position of each value among the distinct ids, -1 where it is not one of them (or null): pc.index_in.
-    Integer ids in a range not much wider than the data (the integer codes a build passes) are looked up in a
-    dense table, one gather per value instead of a hash probe: 1 s against 8 s for a span of 21M citations."""
-    if pa.types.is_integer(ids.type) and len(ids) and len(values):
+    Signed integer ids in a range not much wider than the data (the integer codes a build passes) are looked up
+    in a dense table, one gather per value instead of a hash probe: 2.7 s against about 5 s for both ends of a
+    span's 21M citations."""
+    if pa.types.is_signed_integer(ids.type) and len(ids) and len(values):
         id_np = ids.to_numpy()
         lo, hi = int(id_np.min()), int(id_np.max())
         if lo >= 0 and hi < 4 * (len(ids) + len(values)):
