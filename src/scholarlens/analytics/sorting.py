@@ -1,9 +1,10 @@
 """Sorting for the analytics' NumPy code: an argsort that runs at the speed of a plain sort.
 
 NumPy's ``sort`` of integers uses SIMD code on an AVX2 machine (like this project's laptops and CI) while its
-``argsort`` does not: on 31.8M int64 keys here, 0.6 s against 4.9 s. When the keys are non-negative and small
-enough, each key and its position are packed into one int64 (key in the high bits), sorted, and unpacked, which
-gives the stable argsort's order at the plain sort's speed.
+``argsort`` does not. When the keys are non-negative and small enough, each key and its position are packed into
+one int64 (key in the high bits), sorted, and unpacked, which gives the stable argsort's order at close to the
+plain sort's speed: on 31.8M int64 keys here, 0.97 s, against 0.74 s for the plain sort and 4.5 s for a stable
+argsort.
 """
 
 from __future__ import annotations

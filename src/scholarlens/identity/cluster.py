@@ -928,6 +928,11 @@ def _scipy_linkage(k: int, a: np.ndarray, b: np.ndarray, prob: np.ndarray, thres
     return merges
 
 
+def _merge_refused(names_x: frozenset, names_y: frozenset, orcids_x: frozenset, orcids_y: frozenset) -> bool:
+    """A merge average linkage refuses: it would join two ORCIDs or two incompatible names."""
+    return bool(orcids_x and orcids_y and orcids_x != orcids_y) or _names_grade(names_x, names_y) == 0.0
+
+
 def _merges_allowed(names: list[frozenset], orcids: list[frozenset], merges: list[tuple[float, int, int]]) -> bool:
     """Whether no merge of the list joins two ORCIDs or two incompatible names (replayed in order)."""
     if not merges:
@@ -937,8 +942,7 @@ def _merges_allowed(names: list[frozenset], orcids: list[frozenset], merges: lis
     orcid_of = dict(enumerate(orcids))
     for _, x, y in merges:
         rx, ry = uf.find(x), uf.find(y)
-        if (orcid_of[rx] and orcid_of[ry] and orcid_of[rx] != orcid_of[ry]) or \
-                (name_of[rx] != name_of[ry] and _names_grade(name_of[rx], name_of[ry]) == 0.0):
+        if _merge_refused(name_of[rx], name_of[ry], orcid_of[rx], orcid_of[ry]):
             return False
         uf.union(rx, ry)
         root = uf.find(rx)
@@ -998,7 +1002,7 @@ def _heap_linkage(
         if not alive[y] or version[y] != vy or y not in nbr[x]:
             refresh(x)
             continue
-        if (orcids[x] and orcids[y] and orcids[x] != orcids[y]) or _names_grade(names[x], names[y]) == 0.0:
+        if _merge_refused(names[x], names[y], orcids[x], orcids[y]):
             nbr[x][y] = nbr[y][x] = -math.inf
             version[x] += 1
             version[y] += 1
