@@ -218,10 +218,9 @@ def test_equal_to_cdindex_on_every_work_of_a_generated_graph(graph_20k, delta):
     assert_same_as(cd_index(works, citations, delta, **CDINDEX_RULES), cdindex_reference(works, citations, delta))
 
 
-def test_equal_to_cdindex_through_the_hub_and_chunk_paths(graph_20k, monkeypatch):
-    # At this size few works are hubs; make many of them hubs and expand paths in tiny chunks.
+def test_equal_to_cdindex_through_the_hub_paths(graph_20k, monkeypatch):
+    # At this size few works are hubs; make many of them hubs.
     monkeypatch.setattr(disruption, "_MIN_HUB_CITERS", 10)
-    monkeypatch.setattr(disruption, "_CHUNK_PATHS", 500)
     works, citations = graph_20k
     works = works[["id", "time"]]
     assert_same_as(cd_index(works, citations, 5), cdindex_reference(works, citations, 5))
@@ -280,9 +279,8 @@ SWITCHES = st.sampled_from([
 def test_matches_the_set_definition_on_random_graphs(graph, delta, rules, every_work_a_hub):
     works, edges = graph
     with pytest.MonkeyPatch.context() as patch:
-        if every_work_a_hub:  # exercise the hub masks and the chunked path expansion on tiny graphs
+        if every_work_a_hub:  # exercise the hub masks beside the path walk on tiny graphs
             patch.setattr(disruption, "_MIN_HUB_CITERS", 1)
-            patch.setattr(disruption, "_CHUNK_PATHS", 2)
         res = run(works, edges, delta, **rules)
     assert_matches(res, oracle(works, edges, delta, **rules))
     known = res["cd"].dropna()

@@ -31,8 +31,9 @@ different times it is an error). The counts are in the result's
 `attrs["cd_index"]` (pandas) or schema metadata b"cd_index" (Arrow, JSON).
 
 How it stays linear: the expensive part is |B| (distinct works citing any reference of f in the window),
-because every path f -> r <- c has to be de-duplicated per f. Paths through ordinary references are expanded
-in bounded chunks and de-duplicated by sorting (f, c) codes. The few heaviest references ("hubs") are never
+because every path f -> r <- c has to be de-duplicated per f. Paths through ordinary references are walked in
+compiled code (numba), marking each citer in a bit set cleared after each focal work, so nothing is sorted or
+held per path. The few heaviest references ("hubs") are never
 expanded: each work carries a bit mask of the hubs it cites, and the citers of a hub in f's window are
 counted with a binary search over that hub's citers sorted by time. A citer of several of f's hubs is counted
 only at the first of them (lowest bit), so the search runs over the hub's citers that cite none of f's
@@ -47,6 +48,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -59,7 +61,6 @@ NOVELPY_RULES = {"window": "none", "same_year": "include", "empty": 0.0, "unknow
 
 _MAX_HUBS = 63  # one bit each in a uint64 mask
 _MIN_HUB_CITERS = 512  # below this, expanding the paths is cheaper than a filtered list per hub
-_CHUNK_PATHS = 1 << 20  # paths expanded at once: about 30 MB of temporaries, which stay in cache better
 _I64_MAX = np.iinfo(np.int64).max
 
 
@@ -343,46 +344,60 @@ def _hub_citers(graph, in_key, in_citer, r1, mask, bit_of, f, hub, lo_f, hi_f, r
 def _light_citers(graph, in_key, in_citer, r1, rank, mask, light, b_lo, b_hi, a_lo, a_hi):
     """Per focal work: distinct works in its B window citing one of its ordinary references and none of its
     hubs; and |J|, the citers of f (A window) that are in B."""
-    n_timed, n_nodes = graph.n_timed, graph.n_nodes
-    n_b = np.zeros(n_timed, np.int64)
-    f_all, r_all = graph.src[light], graph.dst[light]  # sorted by f, so chunks can split between papers
-
+    f_all, r_all = graph.src[light], graph.dst[light]  # sorted by f
     # Window slice [start, start + length) of each reference's citer list.
     start = _search(in_key, r_all * r1 + b_lo[f_all])
     length = _search(in_key, r_all * r1 + b_hi[f_all]) - start
-    ends = np.cumsum(length)
-
-    n_j, j_code = _citers_in_b_window(graph, in_key, in_citer, r1, mask, b_lo, b_hi, a_lo, a_hi)
-
-    first = 0
-    while first < f_all.size:
-        # Take edges until the chunk holds _CHUNK_PATHS paths, then extend to the end of the last paper.
-        base = ends[first - 1] if first else 0
-        cut = max(int(np.searchsorted(ends, base + _CHUNK_PATHS, side="right")), first + 1)
-        cut = int(np.searchsorted(f_all, f_all[cut - 1], side="right"))
-        f0, f1 = int(f_all[first]), int(f_all[cut - 1]) + 1
-        seg, total = length[first:cut], int(ends[cut - 1] - base)
-        if total:
-            # One row per path f -> r <- c.
-            f = np.repeat(f_all[first:cut], seg)
-            pos = np.repeat(start[first:cut] - (ends[first:cut] - seg - base), seg) + np.arange(total)
-            c = in_citer[pos]
-            keep = (c != f) & ((mask[c] & mask[f]) == 0)  # citers of f's hubs were counted with the hubs
-            code = _sorted_unique(f[keep] * n_nodes + c[keep])  # each (f, c) once
-            n_b[f0:f1] += np.bincount(code // n_nodes - f0, minlength=f1 - f0)
-            # J: citers of f (in both windows, citing none of f's hubs) that are among these pairs.
-            lo_j, hi_j = np.searchsorted(j_code, [f0 * n_nodes, f1 * n_nodes])
-            q = j_code[lo_j:hi_j]
-            if q.size and code.size:
-                hit = np.minimum(np.searchsorted(code, q), code.size - 1)
-                n_j[f0:f1] += np.bincount(q[code[hit] == q] // n_nodes - f0, minlength=f1 - f0)
-        first = cut
+    n_j, j_f, j_c = _citers_in_b_window(graph, in_key, in_citer, r1, mask, b_lo, b_hi, a_lo, a_hi)
+    n_b = np.zeros(graph.n_timed, np.int64)
+    # Citers are timed works, codes below n_timed: one bit each (368 KB for a 2.9M-work span, which stays in the
+    # core's cache), and the words set for one focal work, to clear them after it.
+    seen = np.zeros(graph.n_timed // 64 + 1, np.uint64)
+    touched = np.zeros(graph.n_timed, np.int64)
+    _walk_paths(f_all, start, length, in_citer, mask, j_f, j_c, n_b, n_j, seen, touched)
     return n_b, n_j
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk_paths(f_all, start, length, in_citer, mask, j_f, j_c, n_b, n_j, seen, touched):  # pragma: no cover
+    """Walk every path f -> r <- c of the light edges (f_all sorted, each edge with its window slice of r's
+    citers) and count each c once per f, marking it in the bit set ``seen``, which is cleared after each f: no
+    sort and nothing held per path. Then the J candidates of f (j_f sorted) that f's paths reached add to n_j.
+    On the 2012 span of the 100M graph (513M paths) this took 9-14 s, against 14-21 s for a mark per work in an
+    int32 array (more cache misses) and 30 s for the chunked NumPy sorts it replaced."""
+    one = np.uint64(1)
+    e, j, n_e, n_jc = 0, 0, f_all.size, j_f.size
+    while e < n_e or j < n_jc:
+        if j >= n_jc or (e < n_e and f_all[e] <= j_f[j]):
+            f = f_all[e]
+        else:
+            f = j_f[j]
+        hubs_of_f = mask[f]
+        k = 0
+        while e < n_e and f_all[e] == f:
+            for p in range(start[e], start[e] + length[e]):
+                c = in_citer[p]
+                word, bit = c >> 6, one << np.uint64(c & 63)
+                if (seen[word] & bit) == 0:
+                    seen[word] |= bit
+                    touched[k] = word
+                    k += 1
+                    # citers of one of f's hubs were counted with the hubs
+                    if c != f and (hubs_of_f == 0 or (mask[c] & hubs_of_f) == 0):
+                        n_b[f] += 1
+            e += 1
+        while j < n_jc and j_f[j] == f:
+            c = j_c[j]
+            if (seen[c >> 6] >> np.uint64(c & 63)) & one:
+                n_j[f] += 1
+            j += 1
+        for i in range(k):
+            seen[touched[i]] = 0
 
 
 def _citers_in_b_window(graph, in_key, in_citer, r1, mask, b_lo, b_hi, a_lo, a_hi):
     """Citers c of f inside both f's A and B windows. Those citing one of f's hubs are in B for sure: counted
-    here (|J| so far). The rest are returned as sorted (f, c) codes, to be looked up among the light pairs."""
+    here (|J| so far). The rest are returned as (f, c), sorted by f, to be looked up among the light pairs."""
     n_timed = graph.n_timed
     cited = in_key // r1
     of_focal = cited < n_timed
@@ -391,4 +406,4 @@ def _citers_in_b_window(graph, in_key, in_citer, r1, mask, b_lo, b_hi, a_lo, a_h
     f, c = f[inside], c[inside]
     via_hub = (mask[c] & mask[f]) != 0
     n_j = np.bincount(f[via_hub], minlength=n_timed).astype(np.int64)
-    return n_j, np.sort(f[~via_hub] * graph.n_nodes + c[~via_hub])
+    return n_j, f[~via_hub], c[~via_hub]  # sorted by f, as in_key is
