@@ -226,6 +226,26 @@ def test_equal_to_cdindex_through_the_hub_paths(graph_20k, monkeypatch):
     assert_same_as(cd_index(works, citations, 5), cdindex_reference(works, citations, 5))
 
 
+@pytest.mark.parametrize("rules", [CDINDEX_RULES, NOVELPY_RULES, dict(CDINDEX_RULES, same_year="include")])
+def test_time_range_gives_the_rows_of_the_whole_computation(graph_20k, rules, monkeypatch):
+    """Rows for the works of a range of times only, their paths alone walked: the same numbers as computing
+    every work, hubs included."""
+    monkeypatch.setattr(disruption, "_MIN_HUB_CITERS", 10)
+    works, citations = graph_20k
+    works = works[["id", "time"]]
+    delta = 5 if rules["window"] == "cdindex" else None
+    whole = cd_index(works, citations, delta, **rules).set_index("id")
+    times = sorted(works["time"].unique())
+    for first, last in [(times[3], times[3]), (times[len(times) // 2], times[len(times) // 2 + 2]),
+                        (times[0], times[-1]), (times[-1] + 1, times[-1] + 5)]:
+        part = cd_index(works, citations, delta, **rules, time_range=(first, last)).set_index("id")
+        inside = works.loc[(works["time"] >= first) & (works["time"] <= last), "id"]
+        assert list(part.index) == list(inside)  # in input order
+        pd.testing.assert_frame_equal(part, whole.loc[inside])
+    with pytest.raises(ValueError, match="time_range"):
+        cd_index(works, citations, 5, time_range=(2005, 2001))
+
+
 def test_equal_to_cdindex_with_string_ids_and_unknown_cited_works():
     works, citations = generate(10_000, seed=3, id_prefix="W")
     works = works[["id", "time"]]
@@ -274,15 +294,22 @@ SWITCHES = st.sampled_from([
 ])
 
 
+TIME_RANGES = st.none() | st.tuples(st.integers(2000, 2006), st.integers(0, 3)).map(lambda t: (t[0], t[0] + t[1]))
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(small_graphs(), st.integers(0, 4), SWITCHES, st.booleans())
-def test_matches_the_set_definition_on_random_graphs(graph, delta, rules, every_work_a_hub):
+@given(small_graphs(), st.integers(0, 4), SWITCHES, st.booleans(), TIME_RANGES)
+def test_matches_the_set_definition_on_random_graphs(graph, delta, rules, every_work_a_hub, time_range):
     works, edges = graph
     with pytest.MonkeyPatch.context() as patch:
         if every_work_a_hub:  # exercise the hub masks beside the path walk on tiny graphs
             patch.setattr(disruption, "_MIN_HUB_CITERS", 1)
-        res = run(works, edges, delta, **rules)
-    assert_matches(res, oracle(works, edges, delta, **rules))
+        res = run(works, edges, delta, **rules, time_range=time_range)
+    expected = oracle(works, edges, delta, **rules)
+    if time_range is not None:  # rows for the works of those times only, their numbers unchanged
+        expected = {f: v for f, v in expected.items() if time_range[0] <= works[f] <= time_range[1]}
+    assert sorted(res.index) == sorted(expected)
+    assert_matches(res, expected)
     known = res["cd"].dropna()
     assert ((known >= -1) & (known <= 1)).all()
     assert (res["mcd"].abs().fillna(0) <= res["i"]).all()

@@ -221,13 +221,13 @@ def _span_part(con: duckdb.DuckDBPyConnection, first_year: int, last_year: int) 
 def _disruption_of_part(works: pa.Table, edges: pa.Table, a: int, b: int) -> pa.Table:
     """CD index of the works of years a..b from their part of the graph (_span_part): a pure function, so a
     worker process can run it."""
-    focal = pa.compute.and_(pa.compute.greater_equal(works["time"], a), pa.compute.less_equal(works["time"], b))
     if edges.num_rows == 0:
+        focal = pa.compute.and_(pa.compute.greater_equal(works["time"], a), pa.compute.less_equal(works["time"], b))
         ids = works.filter(focal)["id"]
         return pa.table({"id": ids, "cd": pa.nulls(len(ids), pa.float64()), "mcd": pa.nulls(len(ids), pa.float64()),
                          "i": pa.array(np.zeros(len(ids), dtype=np.int64))})
-    result = cd_index(works, edges, DISRUPTION_DELTA, **CDINDEX_RULES)
-    return result.filter(focal).replace_schema_metadata(None)
+    result = cd_index(works, edges, DISRUPTION_DELTA, **CDINDEX_RULES, time_range=(a, b))
+    return result.replace_schema_metadata(None)
 
 
 REFNOVELTY_COLUMNS = {"work_id": "string", "conventionality": "float64", "tail_novelty": "float64",

@@ -186,7 +186,9 @@ def _disruption_part(delta: int, year_now: int):
                           "time": pa.array(works["time"].to_numpy(dtype="int64"))})
         cites = pa.table({"citing": pa.array(edges["citing"].astype(object), pa.string()),
                           "cited": pa.array(edges["cited"].astype(object), pa.string())})
-        result = cd_index(works, cites, delta, **CDINDEX_RULES).to_pandas()  # nulls become NaN, as in pandas
+        # Only the focal works' paths are walked; the citers are there as citers (nulls become NaN, as in pandas).
+        span = (int(focal["time"].min()), int(focal["time"].max()))
+        result = cd_index(works, cites, delta, **CDINDEX_RULES, time_range=span).to_pandas()
         result = result[result["id"].isin(focal["id"])].rename(columns={"id": "work_id"})
         # As compute_disruption: the window, and whether it has closed by the build's year.
         result["delta"] = delta
