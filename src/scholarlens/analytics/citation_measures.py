@@ -235,7 +235,8 @@ REFNOVELTY_COLUMNS = {"work_id": "string", "conventionality": "float64", "tail_n
 
 # Works coded once, in id order (codes sort as the ids do), with their venues coded in name order: the 100M
 # reference rows below then join, sort and travel as integers. Before, a dense_rank window over every reference
-# and an ORDER BY on string ids made 155 of the step's 168 s of SQL at 100M edges (DuckDB's profile).
+# and an ORDER BY on string ids were the largest operators of this SQL in DuckDB's profile at 100M edges; making
+# the coded references now takes 85.7 s there, against 139.6 s.
 REFNOVELTY_WORKS_SQL = """
 SELECT w.work_id, w.year, w.venue, row_number() OVER (ORDER BY w.work_id) - 1 AS code, v.code AS venue_code
 FROM works w LEFT JOIN (SELECT venue, row_number() OVER (ORDER BY venue) - 1 AS code
