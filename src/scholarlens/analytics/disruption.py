@@ -380,7 +380,7 @@ def _walk_paths(f_all, start, length, in_citer, mask, j_f, j_c, n_b, n_j, seen, 
     """Walk every path f -> r <- c of the light edges (f_all sorted, each edge with its window slice of r's
     citers) and count each c once per f, marking it in the bit set ``seen``, which is cleared after each f: no
     sort and nothing held per path. Then the J candidates of f (j_f sorted) that f's paths reached add to n_j.
-    On the 2012 span of the 100M graph (513M paths, every work's) this took 9-14 s, against 14-21 s for a mark
+    On the 2012 span of the 100M graph (513M paths, every work's) this took 9-15 s, against 14-21 s for a mark
     per work in an int32 array (more cache misses) and about 30 s for the chunked NumPy sorts it replaced; with
     the span's time_range, only its own works' 157M paths are walked."""
     one = np.uint64(1)
