@@ -368,9 +368,9 @@ def _light_citers(graph, in_key, in_citer, r1, rank, mask, light, b_lo, b_hi, a_
     n_j, j_f, j_c = _citers_in_b_window(graph, in_key, in_citer, r1, mask, b_lo, b_hi, a_lo, a_hi, wanted)
     n_b = np.zeros(graph.n_timed, np.int64)
     # Citers are timed works, codes below n_timed: one bit each (368 KB for a 2.9M-work span, which stays in the
-    # core's cache), and the words set for one focal work, to clear them after it.
+    # core's cache), and the words one focal work set, to clear them after it.
     seen = np.zeros(graph.n_timed // 64 + 1, np.uint64)
-    touched = np.zeros(graph.n_timed, np.int64)
+    touched = np.zeros(seen.size, np.int64)
     _walk_paths(f_all, start, length, in_citer, mask, j_f, j_c, n_b, n_j, seen, touched)
     return n_b, n_j
 
@@ -397,9 +397,10 @@ def _walk_paths(f_all, start, length, in_citer, mask, j_f, j_c, n_b, n_j, seen, 
                 c = in_citer[p]
                 word, bit = c >> 6, one << np.uint64(c & 63)
                 if (seen[word] & bit) == 0:
+                    if seen[word] == 0:
+                        touched[k] = word
+                        k += 1
                     seen[word] |= bit
-                    touched[k] = word
-                    k += 1
                     # citers of one of f's hubs were counted with the hubs
                     if c != f and (hubs_of_f == 0 or (mask[c] & hubs_of_f) == 0):
                         n_b[f] += 1
