@@ -383,3 +383,27 @@ def test_index_in_equals_arrow_index_in(seed, spread, nulls):
     unsigned_ids, unsigned = ids.cast(pa.uint64()), pa.compute.abs(values).cast(pa.uint64())
     want = pa.compute.index_in(unsigned, value_set=unsigned_ids).fill_null(-1).to_numpy()
     np.testing.assert_array_equal(disruption._index_in(unsigned, unsigned_ids), want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10_000), unknown_cited=st.sampled_from(["keep", "drop"]))
+def test_dense_citation_codes_equal_the_general_path(seed, unknown_cited):
+    # Integer ids in a narrow range take the compiled dense coding; the same ids as strings take Arrow's lookup and
+    # dictionary_encode. Citations from and to works outside `works`, repeated ones, self-citations and duplicate
+    # works: the same graph, codes and counts.
+    rng = np.random.default_rng(seed)
+    n_ids = int(rng.integers(20, 40))
+    ids = rng.choice(80, size=n_ids, replace=False)
+    ids = np.r_[ids, ids[: int(rng.integers(0, 3))]]  # a work listed twice
+    times = rng.integers(2000, 2010, len(ids))
+    times[len(ids) - (ids.size - n_ids):] = times[: ids.size - n_ids]  # listed twice with the same time
+    citing, cited = rng.integers(0, 80, 200), rng.integers(0, 80, 200)
+    as_int = disruption._build_graph(pa.array(ids), pa.array(times), pa.array(citing), pa.array(cited), unknown_cited)
+    as_str = disruption._build_graph(pa.array(ids.astype(str)), pa.array(times), pa.array(citing.astype(str)),
+                                     pa.array(cited.astype(str)), unknown_cited)
+    assert disruption._dense_codes(pa.array(ids), pa.array(citing), pa.array(cited), unknown_cited) is not None
+    assert as_int.n_timed == as_str.n_timed and as_int.n_nodes == as_str.n_nodes
+    np.testing.assert_array_equal(as_int.src, as_str.src)
+    np.testing.assert_array_equal(as_int.dst, as_str.dst)
+    assert as_int.stats == as_str.stats
+    assert as_int.stats["citations_from_unknown_works"] > 0 and as_int.stats["citations_used"] > 0

@@ -434,3 +434,17 @@ def test_pairs_of_runs_are_every_pair_inside_each_run_once(sizes):
     assert sorted(zip(first.tolist(), second.tolist(), run.tolist())) == want
     # Each run's pairs lie together, so a paper's pairs stay one block.
     assert all(np.all(np.diff(np.flatnonzero(run == r)) == 1) for r in np.unique(run))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n_copies=st.sampled_from([2, 3, 7, 8, 9, 16, 20, 21, 100, 127, 128]))
+def test_null_mean_and_sd_equal_numpys_bit_for_bit(seed, n_copies):
+    # The compiled mean and sd over the copies (one row per copy) reproduce NumPy's row-wise mean and std exactly,
+    # on each side of the pairwise sum's branch at 8 values, up to the 128 it handles.
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, rng.choice([3, 50, 10_000]), (n_copies, 500)).astype(np.int32)
+    mean, sd = np.empty(500), np.empty(500)
+    refnovelty._null_mean_sd(counts, mean, sd)
+    per_target = np.ascontiguousarray(counts.T)  # the layout the NumPy code had: a row of copies per target
+    np.testing.assert_array_equal(mean, per_target.mean(axis=1))
+    np.testing.assert_array_equal(sd, per_target.std(axis=1))

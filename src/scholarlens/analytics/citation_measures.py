@@ -202,12 +202,18 @@ def _span_part(con: duckdb.DuckDBPyConnection, first_year: int, last_year: int) 
     start = 1 if CDINDEX_RULES["same_year"] == "exclude" else 0
     a, b = int(first_year), int(last_year)
     lo, hi = a + start, b + DISRUPTION_DELTA
+    # Three disjoint parts (each leaves out the rows of those before it), so UNION ALL: the edges are distinct
+    # (RESOLVED_EDGES_SQL), and a UNION's de-duplication of some 20M rows per span is not needed.
     edges = con.sql(
         f"""WITH refs AS (SELECT DISTINCT cited FROM _cd_coded WHERE t_citing BETWEEN {a} AND {b})
             SELECT citing, cited, t_citing FROM _cd_coded WHERE t_citing BETWEEN {a} AND {b}
-            UNION SELECT citing, cited, t_citing FROM _cd_coded WHERE t_cited BETWEEN {a} AND {b}
-            UNION SELECT c.citing, c.cited, c.t_citing FROM _cd_coded c SEMI JOIN refs USING (cited)
-                  WHERE c.t_citing BETWEEN {lo} AND {hi}"""
+            UNION ALL
+            SELECT citing, cited, t_citing FROM _cd_coded
+            WHERE t_cited BETWEEN {a} AND {b} AND (t_citing IS NULL OR t_citing NOT BETWEEN {a} AND {b})
+            UNION ALL
+            SELECT c.citing, c.cited, c.t_citing FROM _cd_coded c SEMI JOIN refs USING (cited)
+            WHERE c.t_citing BETWEEN {lo} AND {hi} AND c.t_citing NOT BETWEEN {a} AND {b}
+              AND (c.t_cited IS NULL OR c.t_cited NOT BETWEEN {a} AND {b})"""
     ).to_arrow_table()
     # The works cd_index reads: the span's own, and every citing work of the part with its year.
     works = con.sql(

@@ -193,19 +193,23 @@ def _build_graph(ids: pa.Array, times: pa.Array, citing: pa.Array, cited: pa.Arr
 
     # Citations: codes of known works; cited works not in `works` get codes after them.
     citing, cited = _same_type(citing, ids.type), _same_type(cited, ids.type)
-    src_np, dst_np = _index_in(citing, ids), _index_in(cited, ids)
-    known_src = src_np >= 0
-    stats["citations_from_unknown_works"] = len(citing) - int(known_src.sum())
-    unknown_dst = known_src & (dst_np < 0)
-    n_unknown_dst = int(unknown_dst.sum())
-    stats["citations_to_unknown_works"] = n_unknown_dst
-    n_nodes = n_timed
-    if n_unknown_dst and unknown_cited == "keep":
-        extra = pc.dictionary_encode(cited.filter(pa.array(unknown_dst)))
-        dst_np[unknown_dst] = n_timed + extra.indices.to_numpy().astype(np.int64)
-        n_nodes += len(extra.dictionary)
-    ok = (src_np >= 0) & (dst_np >= 0)
-    src_np, dst_np = src_np[ok], dst_np[ok]
+    dense = _dense_codes(ids, citing, cited, unknown_cited)
+    if dense is not None:
+        src_np, dst_np, n_nodes, stats["citations_from_unknown_works"], stats["citations_to_unknown_works"] = dense
+    else:
+        src_np, dst_np = _index_in(citing, ids), _index_in(cited, ids)
+        known_src = src_np >= 0
+        stats["citations_from_unknown_works"] = len(citing) - int(known_src.sum())
+        unknown_dst = known_src & (dst_np < 0)
+        n_unknown_dst = int(unknown_dst.sum())
+        stats["citations_to_unknown_works"] = n_unknown_dst
+        n_nodes = n_timed
+        if n_unknown_dst and unknown_cited == "keep":
+            extra = pc.dictionary_encode(cited.filter(pa.array(unknown_dst)))
+            dst_np[unknown_dst] = n_timed + extra.indices.to_numpy().astype(np.int64)
+            n_nodes += len(extra.dictionary)
+        ok = (src_np >= 0) & (dst_np >= 0)
+        src_np, dst_np = src_np[ok], dst_np[ok]
 
     self_loop = src_np == dst_np
     stats["self_citations"] = int(self_loop.sum())
@@ -214,6 +218,56 @@ def _build_graph(ids: pa.Array, times: pa.Array, citing: pa.Array, cited: pa.Arr
     stats["citations_used"] = int(code.size)
     return _Graph(ids=ids, n_timed=n_timed, n_nodes=n_nodes, time=times.to_numpy().astype(np.int64),
                   src=code // n_nodes, dst=code % n_nodes, stats=stats)
+
+
+def _dense_codes(ids: pa.Array, citing: pa.Array, cited: pa.Array, unknown_cited: str):
+    """The citations as codes, for the integer ids a build passes (non-negative, in a range not much wider than
+    the data, no nulls): (src, dst, n_nodes, citations from unknown works, citations to unknown works), the
+    same codes as the general path (cited works outside ``ids`` numbered in order of first appearance, like
+    Arrow's dictionary_encode), in one compiled pass over a dense table; None when the ids do not qualify. On
+    the 2012 span of the 100M graph, the general path's lookups and encoding took about 4 s."""
+    if not (pa.types.is_signed_integer(ids.type) and len(ids) and len(citing)) or citing.null_count \
+            or cited.null_count:
+        return None
+    id_np, citing_np, cited_np = ids.to_numpy(), citing.to_numpy(), cited.to_numpy()
+    lo = min(int(id_np.min()), int(citing_np.min()), int(cited_np.min()))
+    hi = max(int(id_np.max()), int(citing_np.max()), int(cited_np.max()))
+    if lo < 0 or hi >= 4 * (len(ids) + len(citing)):
+        return None
+    return _code_citations(id_np.astype(np.int64), citing_np.astype(np.int64), cited_np.astype(np.int64), hi + 1,
+                           unknown_cited == "keep")
+
+
+@numba.njit(cache=True, nogil=True)
+def _code_citations(id_np, citing, cited, size, keep_unknown):  # pragma: no cover (compiled)
+    # code[v]: v's row when v is a work id; -2 - k when v is the k-th cited work outside the ids; -1: not seen.
+    code = np.full(size, -1, np.int64)
+    for k in range(id_np.size):
+        code[id_np[k]] = k
+    n_timed = id_np.size
+    src = np.empty(citing.size, np.int64)
+    dst = np.empty(citing.size, np.int64)
+    n_out, n_unknown, from_unknown, to_unknown = 0, 0, 0, 0
+    for e in range(citing.size):
+        s = code[citing[e]]
+        if s < 0:
+            from_unknown += 1
+            continue
+        d = code[cited[e]]
+        if d < 0:
+            to_unknown += 1
+            if not keep_unknown:
+                continue
+            if d == -1:
+                code[cited[e]] = -2 - n_unknown
+                d = n_timed + n_unknown
+                n_unknown += 1
+            else:
+                d = n_timed - 2 - d
+        src[n_out] = s
+        dst[n_out] = d
+        n_out += 1
+    return src[:n_out], dst[:n_out], n_timed + n_unknown, from_unknown, to_unknown
 
 
 def _index_in(values: pa.Array, ids: pa.Array) -> np.ndarray:

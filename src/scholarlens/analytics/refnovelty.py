@@ -396,7 +396,6 @@ class _PairZ:
 
 
 UZZI_THREADS = max(1, min(4, os.cpu_count() or 1))
-_NULL_ROWS_AT_ONCE = 1 << 20
 
 
 def _map_ahead(fn, items, threads: int):
@@ -412,6 +411,59 @@ def _map_ahead(fn, items, threads: int):
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+@numba.njit(cache=True, nogil=True)
+def _null_mean_sd(null, mean, sd):  # pragma: no cover (compiled)
+    """Per target (column of null, one row per copy): NumPy's mean and population sd of its counts, bit for bit:
+    the integer sum is exact, and the squared deviations are summed in the order of NumPy's pairwise sum
+    (_pairwise_sum, up to 128 copies). 1.0 s against 3.2 s for NumPy's row-wise mean and std on 10.2M targets x
+    20 copies."""
+    n, n_targets = null.shape
+    squares = np.empty(n)
+    for t in range(n_targets):
+        total = 0
+        for s in range(n):
+            total += null[s, t]
+        m = np.float64(total) / n
+        for s in range(n):
+            d = np.float64(null[s, t]) - m
+            squares[s] = d * d
+        mean[t] = m
+        sd[t] = np.sqrt(_pairwise_sum(squares, 0, n) / n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_sum(a, lo, n):  # pragma: no cover (compiled)
+    """NumPy's pairwise summation of a[lo:lo + n] for n <= 128 (numpy/_core/src/umath/loops_utils.h.src,
+    re-written here): a plain loop under 8 values, else eight running sums. (Above 128 NumPy recurses on halves;
+    a recursive compiled function crashed when loaded from numba's cache, so _null_mean_sd leaves those to
+    NumPy.)"""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = 8
+        while i < n - (n % 8):
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    return np.nan  # not reached: callers pass n <= 128
 
 
 def _check_uzzi_args(n_shuffles: int, rng: str) -> None:
@@ -465,18 +517,21 @@ def _uzzi_year(prep: _Prepared, yr: _Year, pairs: _YearPairs, mine: np.ndarray, 
         return _count_in(targets, keys, n_j * n_j)
 
     # Counts as int32 (a year has fewer than 2**31 pairs): half the memory of float64 for the largest year's
-    # 10M pairs x 20 copies. Mean and sd are taken over row chunks, which gives NumPy's figures bit for bit
-    # (each row's sums are its own) without a float64 copy of the whole matrix.
-    null = np.empty((len(targets), n_shuffles), dtype=np.int32)
+    # 10M pairs x 20 copies; one contiguous row per copy, where a column per copy touched every cache line of the
+    # whole matrix at each copy.
+    null = np.empty((n_shuffles, len(targets)), dtype=np.int32)
     # The permutations are drawn in order on this thread (the stream stays the same); applying them and counting
     # the copy's pairs, the bulk of the work, runs on UZZI_THREADS threads (the compiled loops and NumPy's sort
     # and bincount release the GIL).
     for s, counts in enumerate(_map_ahead(count, permutations(), UZZI_THREADS)):
-        null[:, s] = counts
+        null[s] = counts
     mean, sd = np.empty(len(targets)), np.empty(len(targets))
-    for lo in range(0, len(targets), _NULL_ROWS_AT_ONCE):
-        rows = null[lo : lo + _NULL_ROWS_AT_ONCE]
-        mean[lo : lo + len(rows)], sd[lo : lo + len(rows)] = rows.mean(axis=1), rows.std(axis=1)
+    if n_shuffles <= 128:
+        _null_mean_sd(null, mean, sd)
+    else:  # NumPy's own row-wise figures, a chunk of targets at a time
+        for lo in range(0, len(targets), 1 << 16):
+            rows = np.ascontiguousarray(null[:, lo : lo + (1 << 16)].T)
+            mean[lo : lo + len(rows)], sd[lo : lo + len(rows)] = rows.mean(axis=1), rows.std(axis=1)
     del null
 
     # Zero sd leaves z undefined (novelpy: NaN, even when observed == mean).
