@@ -30,8 +30,8 @@ DISRUPTION_DELTA = 5  # years, as Funk and Owen-Smith (2017)
 UZZI_SHUFFLES = 20
 UZZI_SEED = 0
 # Citing years are scored in worker processes, one per core as memory allows (analytics.processes). Scoring a
-# year of the 100M-edge bench graph peaked 3.19 GB above the process's start for its 5.76M references, and
-# 1.6 GB for 2.84M: about 560 bytes per reference of the year, here with a margin. (At 1,300, measured before
+# year of the 100M-edge bench graph peaked 3.04 GiB above the process's start for its 5.76M references (567
+# bytes per reference of the year), and 1.6 GiB for 2.84M (605 bytes): here with a margin. (At 1,300, measured before
 # the compiled null copies, the build left its only worker in the DuckDB process when memory was short.)
 REFNOVELTY_WORKER_BYTES_PER_REF = 800
 # Below this many references the whole step takes about as long as starting a worker (a second or two).
