@@ -369,22 +369,6 @@ def test_hub_with_100k_citers_in_the_window():
     assert (res.loc[citer[k % 10 < 9], "cd"] == 0.0).all()
 
 
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), spread=st.sampled_from([3, 50, 10**9]), nulls=st.booleans())
-def test_index_in_equals_arrow_index_in(seed, spread, nulls):
-    # Dense table for integer ids in a narrow range, Arrow's hash lookup for wide ones: the same positions.
-    rng = np.random.default_rng(seed)
-    ids = pa.array(rng.choice(spread * 4, size=min(spread * 2, 40), replace=False).astype(np.int64))
-    values = rng.integers(-2, spread * 4 + 2, 100)
-    values = pa.array(values, mask=(rng.random(100) < 0.2) if nulls else None)
-    want = pa.compute.index_in(values, value_set=ids).fill_null(-1).to_numpy()
-    np.testing.assert_array_equal(disruption._index_in(values, ids), want)
-    # Unsigned ids go to Arrow's lookup (a null cannot be filled with -1 there).
-    unsigned_ids, unsigned = ids.cast(pa.uint64()), pa.compute.abs(values).cast(pa.uint64())
-    want = pa.compute.index_in(unsigned, value_set=unsigned_ids).fill_null(-1).to_numpy()
-    np.testing.assert_array_equal(disruption._index_in(unsigned, unsigned_ids), want)
-
-
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 10_000), unknown_cited=st.sampled_from(["keep", "drop"]))
 def test_dense_citation_codes_equal_the_general_path(seed, unknown_cited):

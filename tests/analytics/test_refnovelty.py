@@ -291,6 +291,22 @@ def test_reference_novelty_is_uzzi_and_lee_from_one_preparation():
     assert both["reason"].notna().any() and both["tail_novelty"].notna().any()
 
 
+
+@pytest.mark.parametrize("n_shuffles", [3, 129])
+def test_null_mean_and_sd_from_scripted_copies(monkeypatch, n_shuffles):
+    # The copies' mean and sd, on both sides of 128 copies (compiled loop below, NumPy above), against NumPy
+    # over the scripted per-copy counts: the hand-computed graph with the reverse and mix copies alternating.
+    papers, refs = _frames({1: 2020, 2: 2020, 3: 2020}, {1: ["A", "B", "C"], 2: ["A", "D"], 3: ["C", "D"]})
+    reverse, mix = [6, 5, 4, 3, 2, 1, 0], [0, 3, 1, 2, 4, 5, 6]  # AB 1 and 2, AC 1 and 0, CD 2 and 2
+    perms = [reverse if s % 2 == 0 else mix for s in range(n_shuffles)]
+    monkeypatch.setattr(refnovelty, "random", types.SimpleNamespace(Random=lambda seed: _Scripted(perms)))
+    pairs = uzzi_pairs(papers, refs, n_shuffles=n_shuffles, min_refs=2).set_index(["journal_a", "journal_b"])
+    for pair, per_copy in ((("A", "B"), [1, 2]), (("A", "C"), [1, 0]), (("C", "D"), [2, 2])):
+        counts = np.array([per_copy[s % 2] for s in range(n_shuffles)], dtype=np.int32)[None, :]
+        assert pairs.loc[pair, "null_mean"] == counts.mean(axis=1)[0]
+        assert pairs.loc[pair, "null_sd"] == counts.std(axis=1)[0]
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), n_keys=st.integers(1, 50))
 def test_counting_by_sort_equals_counting_densely(seed, n_keys):
