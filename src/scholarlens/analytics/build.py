@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from typing import Callable
 
 import duckdb
 
 from .bibliometrics import compute_bibliometrics
-from .citation_measures import compute_disruption, compute_refnovelty
+from .citation_measures import coded_citations, compute_disruption, compute_refnovelty
 from .codelinks import classify_host, find_code_links
 from .persons import compute_persons
 from .ai_scores import compute_ai_scores
@@ -19,6 +20,9 @@ from .semantic import compute_semantic_novelty
 # Arrow arrays of the steps computed in Python (the CD index of a year, Uzzi's pair keys): at 100M citations a
 # build failed to allocate with DuckDB holding the rest. DuckDB spills to disk above its limit.
 BUILD_DUCKDB_MEMORY_SHARE = 0.4
+
+# Steps that read the whole citation graph as integer codes (citation_measures.coded_citations), made once for both.
+GRAPH_STEPS = ("disruption", "reference novelty")
 
 
 def _physical_memory_bytes() -> int | None:
@@ -66,10 +70,18 @@ def analyse(
         con.execute(f"SET memory_limit = '{int(total * BUILD_DUCKDB_MEMORY_SHARE) // 2**20}MB'")
     con.execute("BEGIN TRANSACTION")
     try:
-        for name, step in steps:
-            if on_step:
-                on_step(name)
-            step()
+        with ExitStack() as graph:  # the graph steps share one coding of the graph, made as the first starts
+            coded = False
+            for name, step in steps:
+                if on_step:
+                    on_step(name)
+                if (name in GRAPH_STEPS) != coded:
+                    if coded:
+                        graph.close()
+                    else:
+                        graph.enter_context(coded_citations(con))
+                    coded = not coded
+                step()
         # Computed figures are "as of" this build, not as of whenever they are read.
         con.execute("INSERT INTO meta VALUES ('analysed_at', strftime(now(), '%Y-%m-%d %H:%M UTC')) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value")

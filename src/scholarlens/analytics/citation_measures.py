@@ -45,6 +45,52 @@ LEFT JOIN work_keys cited ON cited.key = c.cited_key
 """
 
 
+# RESOLVED_EDGES_SQL as integer codes, made once per build for the two steps that read the whole graph (the CD
+# index and reference novelty each resolved the 100M string edges again before). Works are coded in id order, so
+# codes sort as the ids do (reference novelty's null depends on that order); a cited key no work has is its own id,
+# coded after the works. Each edge carries its two works' years, sorted by citing year so that a year's slice is
+# read from few row groups. _work_key marks the works' own keys: only those resolve a citing end.
+CODED_CITATIONS_SQL = [
+    """CREATE OR REPLACE TEMP TABLE _work_codes AS
+       SELECT work_id, row_number() OVER (ORDER BY work_id) - 1 AS code, year, venue FROM works""",
+    """CREATE OR REPLACE TEMP TABLE _key_codes AS
+       SELECT k.key, w.code, true AS _work_key FROM work_keys k JOIN _work_codes w USING (work_id)""",
+    # An unknown key that is some work's id (a work whose id is not among its keys) is that work, as in
+    # RESOLVED_EDGES_SQL, where ids are compared as strings.
+    """INSERT INTO _key_codes
+       SELECT u.key, coalesce(w.code, (SELECT count(*) FROM works) + row_number() OVER (ORDER BY u.key) - 1), false
+       FROM (SELECT DISTINCT c.cited_key AS key FROM citations c ANTI JOIN work_keys k ON k.key = c.cited_key) u
+       LEFT JOIN _work_codes w ON w.work_id = u.key""",
+    """CREATE OR REPLACE TEMP TABLE _edge_codes AS
+       SELECT e.citing, e.cited, a.year AS t_citing, b.year AS t_cited
+       FROM (SELECT DISTINCT a.code AS citing, b.code AS cited
+             FROM citations c JOIN _key_codes a ON a.key = c.citing_key AND a._work_key
+             JOIN _key_codes b ON b.key = c.cited_key) e
+       JOIN _work_codes a ON a.code = e.citing LEFT JOIN _work_codes b ON b.code = e.cited
+       ORDER BY t_citing NULLS LAST, e.citing""",
+    "DROP TABLE _key_codes",
+]
+CODED_CITATION_TABLES = ("_work_codes", "_key_codes", "_edge_codes")
+
+
+@contextmanager
+def coded_citations(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Inside the block, the temporary tables _work_codes(work_id, code, year, venue) and
+    _edge_codes(citing, cited, t_citing, t_cited) (CODED_CITATIONS_SQL). Blocks nest: the outermost makes the
+    tables and drops them at its end, so a build makes them once for every step inside it."""
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_edge_codes'"
+                         ).fetchall()[0][0]
+    if exists:
+        yield
+        return
+    try:
+        for sql in CODED_CITATIONS_SQL:
+            con.execute(sql)
+        yield
+    finally:
+        for table in CODED_CITATION_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
 # While worker processes compute, DuckDB only reads a step's temporary table one slice at a time, yet its buffer
 # pool keeps the memory that building the table took (6.9 GB after the CD index's coded edges at 100M edges). A
 # lower limit for that phase makes it give the memory back (2.2 GB, measured) at little cost to the reads (a
@@ -87,31 +133,9 @@ def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = 
     progress."""
     year_now = as_of_year or dt.date.today().year
     # cd_index reads ids only for equality and for membership in the works, so any one-to-one coding gives the
-    # same result: integer codes made in SQL (works with a year first, then every other id an edge names) keep
-    # hundreds of millions of edges as two int64 columns in Arrow instead of Python strings.
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _cd_ids AS
-           SELECT work_id AS id, row_number() OVER (ORDER BY work_id) - 1 AS code, year
-           FROM works WHERE year IS NOT NULL"""
-    )
-    n_timed = con.execute("SELECT count(*) FROM _cd_ids").fetchone()[0]
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _cd_edges AS {RESOLVED_EDGES_SQL}")
-        con.execute(
-            f"""INSERT INTO _cd_ids
-                SELECT id, {n_timed} + row_number() OVER (ORDER BY id) - 1, NULL
-                FROM (SELECT citing AS id FROM _cd_edges UNION SELECT cited FROM _cd_edges) x
-                WHERE NOT EXISTS (SELECT 1 FROM _cd_ids i WHERE i.id = x.id)"""
-        )
-        # Edges as codes with the citing work's year and the cited work's (NULL when it has none), sorted by
-        # citing year so that each year's slice below is read from few row groups.
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE _cd_coded AS
-               SELECT a.code AS citing, b.code AS cited, a.year AS t_citing, b.year AS t_cited
-               FROM _cd_edges e JOIN _cd_ids a ON a.id = e.citing JOIN _cd_ids b ON b.id = e.cited
-               ORDER BY t_citing NULLS LAST, citing"""
-        )
-        con.execute("DROP TABLE _cd_edges")
+    # same result: the build's integer codes (coded_citations) keep hundreds of millions of edges as two int64
+    # columns in Arrow instead of Python strings.
+    with coded_citations(con):
         spans = _year_spans(con, _span_budget(con, workers))
         parts = []
         with duckdb_memory_at_most(con, READING_DUCKDB_MEMORY_BYTES):  # before counting the memory workers have
@@ -127,17 +151,14 @@ def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = 
         try:
             con.execute(
                 f"""CREATE OR REPLACE TABLE work_disruption AS
-                    SELECT i.id AS work_id, d.cd, d.mcd, CAST(d.i AS BIGINT) AS i,
+                    SELECT w.work_id, d.cd, d.mcd, CAST(d.i AS BIGINT) AS i,
                            CAST({DISRUPTION_DELTA} AS BIGINT) AS delta,
-                           i.year + {DISRUPTION_DELTA} < {int(year_now)} AS window_closed
-                    FROM _disruption d JOIN _cd_ids i ON i.code = d.id
+                           w.year + {DISRUPTION_DELTA} < {int(year_now)} AS window_closed
+                    FROM _disruption d JOIN _work_codes w ON w.code = d.id
                     ORDER BY d.id"""
             )
         finally:
             con.unregister("_disruption")
-    finally:
-        for table in ("_cd_ids", "_cd_edges", "_cd_coded"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
     return con.execute("SELECT count(cd) FROM work_disruption").fetchone()[0]
 
 
@@ -160,7 +181,7 @@ def _span_budget(con: duckdb.DuckDBPyConnection, workers: int | None) -> int:
     and its window's citations again; 2.6 x edges / cores gave one span per core on the 10M bench graph, which
     ran fastest on two cores (one span 42.6 and 42.8 s; two 38.7 and 34.3 s; three 39.2 s; six 41.8 s)."""
     cores = (os.cpu_count() or 1) if workers is None else workers
-    edges = con.execute("SELECT count(*) FROM _cd_coded").fetchall()[0][0]
+    edges = con.execute("SELECT count(*) FROM _edge_codes").fetchall()[0][0]
     if cores <= 1 or edges < DISRUPTION_PARALLEL_MIN_EDGES:
         return DISRUPTION_EDGE_BUDGET
     return min(DISRUPTION_EDGE_BUDGET, -(-26 * edges // (10 * cores)))
@@ -171,9 +192,9 @@ def _year_spans(con: duckdb.DuckDBPyConnection, budget: int) -> list[tuple[int, 
     span and up to DISRUPTION_DELTA years after it, and citations received) stays within budget."""
     rows = con.execute(
         """SELECT y.year, coalesce(m.n, 0), coalesce(r.n, 0)
-           FROM (SELECT DISTINCT year FROM _cd_ids WHERE year IS NOT NULL) y
-           LEFT JOIN (SELECT t_citing AS year, count(*) AS n FROM _cd_coded GROUP BY 1) m USING (year)
-           LEFT JOIN (SELECT t_cited AS year, count(*) AS n FROM _cd_coded GROUP BY 1) r USING (year)
+           FROM (SELECT DISTINCT year FROM _work_codes WHERE year IS NOT NULL) y
+           LEFT JOIN (SELECT t_citing AS year, count(*) AS n FROM _edge_codes GROUP BY 1) m USING (year)
+           LEFT JOIN (SELECT t_cited AS year, count(*) AS n FROM _edge_codes GROUP BY 1) r USING (year)
            ORDER BY y.year"""
     ).fetchall()
     made = {year: m for year, m, _ in rows}
@@ -206,19 +227,19 @@ def _span_part(con: duckdb.DuckDBPyConnection, first_year: int, last_year: int) 
     # Three disjoint parts (each leaves out the rows of those before it), so UNION ALL: the edges are distinct
     # (RESOLVED_EDGES_SQL), and a UNION's de-duplication of some 20M rows per span is not needed.
     edges = con.sql(
-        f"""WITH refs AS (SELECT DISTINCT cited FROM _cd_coded WHERE t_citing BETWEEN {a} AND {b})
-            SELECT citing, cited, t_citing FROM _cd_coded WHERE t_citing BETWEEN {a} AND {b}
+        f"""WITH refs AS (SELECT DISTINCT cited FROM _edge_codes WHERE t_citing BETWEEN {a} AND {b})
+            SELECT citing, cited, t_citing FROM _edge_codes WHERE t_citing BETWEEN {a} AND {b}
             UNION ALL
-            SELECT citing, cited, t_citing FROM _cd_coded
+            SELECT citing, cited, t_citing FROM _edge_codes
             WHERE t_cited BETWEEN {a} AND {b} AND (t_citing IS NULL OR t_citing NOT BETWEEN {a} AND {b})
             UNION ALL
-            SELECT c.citing, c.cited, c.t_citing FROM _cd_coded c SEMI JOIN refs USING (cited)
+            SELECT c.citing, c.cited, c.t_citing FROM _edge_codes c SEMI JOIN refs USING (cited)
             WHERE c.t_citing BETWEEN {lo} AND {hi} AND c.t_citing NOT BETWEEN {a} AND {b}
               AND (c.t_cited IS NULL OR c.t_cited NOT BETWEEN {a} AND {b})"""
     ).to_arrow_table()
     # The works cd_index reads: the span's own, and every citing work of the part with its year.
     works = con.sql(
-        f"""SELECT code AS id, year AS time FROM _cd_ids WHERE year BETWEEN {a} AND {b}
+        f"""SELECT code AS id, year AS time FROM _work_codes WHERE year BETWEEN {a} AND {b}
             UNION ALL
             SELECT DISTINCT e.citing, e.t_citing FROM edges e WHERE e.t_citing NOT BETWEEN {a} AND {b}"""
     ).to_arrow_table()
@@ -240,26 +261,25 @@ def _disruption_of_part(works: pa.Table, edges: pa.Table, a: int, b: int) -> pa.
 REFNOVELTY_COLUMNS = {"work_id": "string", "conventionality": "float64", "tail_novelty": "float64",
                       "n_pairs": "int64", "reason": "string", "lee_novelty": "float64"}
 
-# Works coded once, in id order (codes sort as the ids do), with their venues coded in name order: the 100M
-# reference rows below then join, sort and travel as integers. Before, a dense_rank window over every reference
-# and an ORDER BY on string ids were the largest operators of this SQL in DuckDB's profile at 100M edges; making
-# the coded references now takes 85.7 s there, against 139.6 s.
+# The works with their venues coded in name order, over the build's work codes (coded_citations: id order, so codes
+# sort as the ids do): the 100M reference rows below then join, sort and travel as integers. Before, a dense_rank
+# window over every reference and an ORDER BY on string ids were the largest operators of this SQL in DuckDB's
+# profile at 100M edges.
 REFNOVELTY_WORKS_SQL = """
-SELECT w.work_id, w.year, w.venue, row_number() OVER (ORDER BY w.work_id) - 1 AS code, v.code AS venue_code
-FROM works w LEFT JOIN (SELECT venue, row_number() OVER (ORDER BY venue) - 1 AS code
-                        FROM (SELECT DISTINCT venue FROM works WHERE venue IS NOT NULL AND venue <> '')) v
-     USING (venue)
+SELECT w.work_id, w.year, w.code, v.code AS venue_code
+FROM _work_codes w LEFT JOIN (SELECT venue, row_number() OVER (ORDER BY venue) - 1 AS code
+                              FROM (SELECT DISTINCT venue FROM _work_codes WHERE venue IS NOT NULL AND venue <> ''))
+                             v USING (venue)
 """
 
 # The references of each citing work to works in the store with a venue, with the citing work's year: both
 # engines cut these by citing year (the universe of Uzzi's null and of Lee's counts) and score each year alone.
-# Over _refnovelty_works (REFNOVELTY_WORKS_SQL); the Spark engine runs the same join on names. A citing work
-# without a year keeps its id (those are scored together, as "not in papers").
-REFNOVELTY_REFS_SQL = f"""
-SELECT cw.year AS citing_year, cw.code AS citing_code, w.code AS cited_code, w.venue_code AS journal,
-       w.year AS ref_year, CASE WHEN cw.year IS NULL THEN e.citing END AS citing_without_year
-FROM ({RESOLVED_EDGES_SQL}) e JOIN _refnovelty_works w ON w.work_id = e.cited
-LEFT JOIN _refnovelty_works cw ON cw.work_id = e.citing
+# Over the coded edges (coded_citations) and _refnovelty_works (REFNOVELTY_WORKS_SQL); the Spark engine runs the
+# same join on names, over RESOLVED_EDGES_SQL. Works without a year are scored together, as "not in papers".
+REFNOVELTY_REFS_SQL = """
+SELECT e.t_citing AS citing_year, e.citing AS citing_code, e.cited AS cited_code, w.venue_code AS journal,
+       w.year AS ref_year
+FROM _edge_codes e JOIN _refnovelty_works w ON w.code = e.cited
 WHERE w.venue_code IS NOT NULL
 """
 
@@ -293,11 +313,12 @@ def compute_refnovelty(con: duckdb.DuckDBPyConnection, on_year: Callable[[int, i
     REFNOVELTY_PARALLEL_MIN_REFS references)."""
     # Integer codes in SQL (works in id order, venues in name order) spare pandas millions of strings; codes sort
     # as the strings do, so the scores are those of the strings.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _refnovelty_works AS {REFNOVELTY_WORKS_SQL}")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _refnovelty_refs AS {REFNOVELTY_REFS_SQL}
-            ORDER BY citing_year NULLS LAST, citing_code, cited_code"""
-    )
+    with coded_citations(con):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _refnovelty_works AS {REFNOVELTY_WORKS_SQL}")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _refnovelty_refs AS {REFNOVELTY_REFS_SQL}
+                ORDER BY citing_year NULLS LAST, citing_code, cited_code"""
+        )
     sizes = con.execute("SELECT citing_year, count(*) FROM _refnovelty_refs GROUP BY citing_year "
                         "ORDER BY citing_year NULLS LAST").fetchall()
     years = [year for year, _ in sizes]
@@ -305,20 +326,10 @@ def compute_refnovelty(con: duckdb.DuckDBPyConnection, on_year: Callable[[int, i
 
     def year_parts():
         for year in years:
-            if year is None:  # works without a year (ids, not codes, may be all they have): coded here
-                refs = con.sql(
-                    """SELECT dense_rank() OVER (ORDER BY citing_without_year) - 1 AS citing, journal, ref_year
-                       FROM _refnovelty_refs WHERE citing_year IS NULL
-                       ORDER BY citing_without_year, cited_code"""
-                ).df()
-                ids = [row[0] for row in con.execute(
-                    "SELECT DISTINCT citing_without_year FROM _refnovelty_refs WHERE citing_year IS NULL ORDER BY 1"
-                ).fetchall()]
-                yield refs, year, ids
-                continue
+            # None: the works without a year, scored together. "=" lets DuckDB skip row groups by their year range.
+            of_year = "citing_year IS NULL" if year is None else f"citing_year = {int(year)}"
             refs = con.sql(
-                f"""SELECT citing_code AS citing, journal, ref_year FROM _refnovelty_refs
-                    WHERE citing_year = {int(year)} ORDER BY rowid"""
+                f"SELECT citing_code AS citing, journal, ref_year FROM _refnovelty_refs WHERE {of_year} ORDER BY rowid"
             ).df()
             # Rows come in citing-code order: the year's own dense codes are the running count of changes.
             code = refs["citing"].to_numpy()
@@ -326,8 +337,7 @@ def compute_refnovelty(con: duckdb.DuckDBPyConnection, on_year: Callable[[int, i
             np.cumsum(code[1:] != code[:-1], out=dense[1:])
             refs["citing"] = dense
             ids = [row[0] for row in con.execute(
-                f"""SELECT w.work_id FROM (SELECT DISTINCT citing_code FROM _refnovelty_refs
-                                           WHERE citing_year = {int(year)}) r
+                f"""SELECT w.work_id FROM (SELECT DISTINCT citing_code FROM _refnovelty_refs WHERE {of_year}) r
                     JOIN _refnovelty_works w ON w.code = r.citing_code ORDER BY w.code"""
             ).fetchall()]
             yield refs, year, ids
