@@ -213,3 +213,30 @@ def test_results_import_into_a_store(sample_store, sample_builds, tmp_path):
         assert kind.startswith("STRUCT(id VARCHAR, title VARCHAR") and kind.endswith("[]"), kind
     finally:
         con.close()
+
+
+def test_a_builds_notes_reach_the_manifest_and_the_store(sample_store, sample_builds, spark, tmp_path, monkeypatch):
+    """Name blocks too big to score (persons_unscored in meta) are said by both engines' manifests, alike, and
+    import_results sets the note in the store; a build that scored every block removes it again."""
+    import shutil
+
+    from scholarlens.analytics import persons
+
+    out, _, _ = sample_builds
+    assert read_manifest(out / "duckdb")["notes"] == read_manifest(out / "spark")["notes"] == {}
+    monkeypatch.setattr(persons, "MAX_BLOCK_MENTIONS", 1)
+    duck, on_spark = _both(out / "input", tmp_path, spark)
+    notes = read_manifest(tmp_path / "duckdb")["notes"]
+    assert set(notes) == {"persons_unscored"} and "not scored" in notes["persons_unscored"]
+    assert read_manifest(tmp_path / "spark")["notes"] == notes
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(sample_store, copy)
+    con = connect(copy)
+    try:
+        import_results(con, tmp_path / "spark")
+        noted = con.execute("SELECT value FROM meta WHERE key = 'persons_unscored'").fetchall()
+        import_results(con, out / "duckdb")
+        cleared = con.execute("SELECT value FROM meta WHERE key = 'persons_unscored'").fetchall()
+    finally:
+        con.close()
+    assert noted == [(notes["persons_unscored"],)] and cleared == []

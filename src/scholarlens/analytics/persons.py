@@ -296,10 +296,11 @@ def _append_settled(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int
 
 def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None,
                     workers: int | None = None, on_chunk: Callable[[int, int], None] | None = None,
-                    max_block: int = MAX_BLOCK_MENTIONS) -> int:
+                    max_block: int | None = None) -> int:
     """Write person_mentions, persons and person_authorships (see the module docstring); ``workers``: processes
     that score the engine's chunks (default ``engine_workers``); on_chunk(done, total) reports progress; blocks of
     more than ``max_block`` mentions are not scored (MAX_BLOCK_MENTIONS). Returns the number of persons."""
+    max_block = MAX_BLOCK_MENTIONS if max_block is None else max_block  # read at call time: tests lower it
     plan = plan_corrections(con, _MentionsOfAuthor(con))
     extra = plan.extra_mentions(con)
     claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())

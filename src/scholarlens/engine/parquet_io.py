@@ -50,6 +50,18 @@ EXTENDED_TABLES = ("code_links",)
 _KEEP_DDL = ("code_links", "meta", "corrections")
 
 
+# Keys of the store's meta table that a build writes about its own results (analytics.persons._record_oversized:
+# name blocks too big to score). Either engine's manifest carries them as "notes", and import_results sets them
+# in the store, or removes them when the build had none, so the store says what its current results rest on.
+BUILD_NOTES = ("persons_unscored",)
+
+
+def build_notes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The BUILD_NOTES a build left in a store's meta table."""
+    keys = ", ".join(_q(k) for k in BUILD_NOTES)
+    return dict(con.execute(f"SELECT key, value FROM meta WHERE key IN ({keys}) ORDER BY key").fetchall())
+
+
 def _q(path: Path | str) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -177,7 +189,8 @@ def import_results(con: duckdb.DuckDBPyConnection, output_dir: str | Path) -> di
     """Bring a build's result tables (either engine) into the store, in one transaction.
 
     Each result table replaces the store's; code_links gains the links found in abstracts (a link the store
-    already has keeps its row); meta.analysed_at is the build's. Returns rows per table imported.
+    already has keeps its row); meta.analysed_at and the BUILD_NOTES are the build's. Returns rows per table
+    imported.
     """
     output_dir = Path(output_dir)
     files = table_dirs(output_dir)
@@ -194,6 +207,12 @@ def import_results(con: duckdb.DuckDBPyConnection, output_dir: str | Path) -> di
             con.execute(f"INSERT INTO code_links BY NAME SELECT * FROM read_parquet({_q(files['code_links'])}) "
                         "ON CONFLICT (work_id, url) DO NOTHING")
             imported["code_links"] = con.execute("SELECT count(*) FROM code_links").fetchone()[0] - before
+        if "notes" in manifest:  # a manifest from before notes were carried leaves the store's as they are
+            notes = manifest["notes"]
+            con.execute(f"DELETE FROM meta WHERE key IN ({', '.join(_q(k) for k in BUILD_NOTES)})")
+            for key in BUILD_NOTES:
+                if key in notes:
+                    con.execute("INSERT INTO meta VALUES (?, ?)", [key, notes[key]])
         if manifest.get("analysed_at"):
             con.execute("INSERT INTO meta VALUES ('analysed_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         [manifest["analysed_at"]])

@@ -71,7 +71,7 @@ def build_duckdb(input_dir, output_dir, *, as_of_year: int | None = None, on_ste
             start = time.perf_counter()
             rows = parquet_io.write_tables(
                 con, output_dir, tables, engine="duckdb", analysed_at=_now(), as_of_year=as_of_year or dt.date.today().year,
-                steps=[m[0] for m in marks], duckdb_version=duckdb.__version__,
+                steps=[m[0] for m in marks], duckdb_version=duckdb.__version__, notes=parquet_io.build_notes(con),
             )
             timings["write"] = round(time.perf_counter() - start, 3)
         finally:
@@ -103,7 +103,8 @@ def build_spark(input_dir, output_dir, *, spark_master: str | None = None, spark
                          disruption_split=disruption_split)
         result = job.run()
         job.write_manifest(tables=result["rows"], engine="spark", analysed_at=_now(), as_of_year=year,
-                           steps=result["steps"], spark_version=spark.version, spark_master=spark.sparkContext.master)
+                           steps=result["steps"], spark_version=spark.version, spark_master=spark.sparkContext.master,
+                           notes=job.notes)
     finally:
         if own:
             spark.stop()

@@ -375,6 +375,7 @@ class SparkBuild:
         self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="scholarlens-spark-"))
         self.timings: dict[str, float] = {}
         self.rows: dict[str, int] = {}
+        self.notes: dict[str, str] = {}  # parquet_io.BUILD_NOTES the steps left
         self.steps_run: list[str] = []
 
     # -- tables
@@ -467,7 +468,7 @@ class SparkBuild:
         """analytics.persons.compute_persons, run by DuckDB on the driver over the Parquet input."""
         from ..analytics.persons import compute_persons
 
-        for table in self._duckdb_on_driver(compute_persons, "persons"):
+        for table in self._duckdb_on_driver(compute_persons, "persons", keep_notes=True):
             self._view(table, self.spark.read.parquet(self.output.uri(table)))
 
     def _local_tables(self, files: _Files, cache: Path) -> dict[str, Path]:
@@ -481,10 +482,11 @@ class SparkBuild:
                 out[table] = copy / "*.parquet" if copy.is_dir() else copy
         return out
 
-    def _duckdb_on_driver(self, fn, name: str) -> list[str]:
+    def _duckdb_on_driver(self, fn, name: str, keep_notes: bool = False) -> list[str]:
         """Run an analytics step function itself, in DuckDB on the driver, over views of the Parquet: the input
         tables, overlaid with the tables the steps before it wrote (as the DuckDB build has them by then).
-        Returns the tables it created, written to the output."""
+        keep_notes: the step writes parquet_io.BUILD_NOTES in meta, which go to the manifest. Returns the tables it
+        created, written to the output."""
         from ..store import connect
 
         path = self.work_dir / f"{name}.duckdb"
@@ -510,6 +512,8 @@ class SparkBuild:
             fn(con)
             new = [t for t in parquet_io.store_tables(con) if t not in before]
             parquet_io.write_tables(con, self.work_dir / f"{name}_out", new)
+            if keep_notes:  # meta here is the input's, and the step rewrites its notes (persons_unscored)
+                self.notes.update(parquet_io.build_notes(con))
         finally:
             con.close()
         for table in new:
