@@ -169,7 +169,7 @@ def test_workers_phase_lowers_duckdb_memory_and_restores_it(tmp_path, monkeypatc
 def test_coded_citations_decode_to_the_resolved_edges(tmp_path):
     """The build's integer coding of the graph (coded_citations) is RESOLVED_EDGES_SQL, row for row, once decoded:
     on a store with two keys of one work (the duplicate edge collapses), cited keys no work has, a citing key no
-    work has (dropped, even though it is also cited), an unknown key that is a work's id but not among its keys (it
+    work has (dropped, even though it is also cited), a key of a work that is not in the store (a key no work has), an unknown key that is a work's id but not among its keys (it
     is that work when cited, and cites nothing), a self-citation and works without a year. Work codes follow the ids' order, and every edge
     carries its two works' years."""
     from scholarlens.analytics.citation_measures import RESOLVED_EDGES_SQL, coded_citations
@@ -178,11 +178,12 @@ def test_coded_citations_decode_to_the_resolved_edges(tmp_path):
     con.execute("""INSERT INTO works (work_id, title, year, venue) VALUES
                    ('w3', 't', 2001, 'J'), ('w1', 't', 1999, NULL), ('w2', 't', NULL, 'K'), ('w9', 't', 2003, 'J')""")
     con.execute("""INSERT INTO work_keys VALUES ('doi:a', 'w1'), ('w1', 'w1'), ('w2', 'w2'), ('w3', 'w3'),
-                   ('doi:c', 'w3')""")  # w9's own id is not among the keys
+                   ('doi:c', 'w3'), ('doi:gone', 'w-gone')""")  # w9's own id is not among the keys; w-gone no work
     con.execute("""INSERT INTO citations (citing_key, cited_key) VALUES
                    ('w3', 'w1'), ('doi:c', 'doi:a'), ('w3', 'x:unknown'), ('w2', 'x:unknown'), ('w2', 'w3'),
                    ('w3', 'w3'), ('x:ghost', 'w1'), ('w1', 'x:ghost'), ('w3', 'w9'), ('w2', 'x:other'),
-                   ('w9', 'w1')""")  # w9 cites as a key no work has: dropped, as a citing 'x:ghost'
+                   ('w9', 'w1'), ('doi:gone', 'w2'), ('w2', 'doi:gone')""")
+    # w9 and doi:gone cite as keys no work has: dropped, as a citing 'x:ghost'; cited, doi:gone is its own id
     want = sorted(con.execute(RESOLVED_EDGES_SQL).fetchall())
     with coded_citations(con):
         with coded_citations(con):  # nested: the inner block reuses the outer's tables
@@ -196,9 +197,9 @@ def test_coded_citations_decode_to_the_resolved_edges(tmp_path):
     assert all(citing_year and cited_year for _, _, citing_year, cited_year in edges)
     # Cited keys no work has are coded after the works, in key order ('w9' is a work's id: that work's code).
     unknown = sorted({b for _, b in con.execute("SELECT citing_key, cited_key FROM citations").fetchall()}
-                     - {k for (k,) in con.execute("SELECT key FROM work_keys").fetchall()})
+                     - {k for (k,) in con.execute("SELECT key FROM work_keys WHERE work_id <> 'w-gone'").fetchall()})
     decode = dict(enumerate(["w1", "w2", "w3", "w9"])) | {4 + i: key for i, key in enumerate(unknown) if key != "w9"}
     assert sorted((decode[a], decode[b]) for a, b, *_ in edges) == want
-    assert len(edges) == len(want) == 8  # eleven citations: one duplicate, two from keys no work has
+    assert len(edges) == len(want) == 9  # thirteen citations: one duplicate, three from keys no work has
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
     assert not tables & {"_work_codes", "_key_codes", "_edge_codes"}

@@ -20,20 +20,16 @@ import datetime as dt
 
 import duckdb
 
+from .citation_measures import coded_citations
+
 MIN_PERCENTILE_GROUP = 5
 
 WORK_CITATIONS_SQL = """
 CREATE OR REPLACE TABLE work_citations AS
-WITH resolved AS (
-    -- An edge counts when its citing end is a work in the store; both ends are resolved through work_keys.
-    SELECT DISTINCT citing.work_id AS citing_id, cited.work_id AS cited_id
-    FROM citations c
-    JOIN work_keys citing ON citing.key = c.citing_key
-    JOIN work_keys cited ON cited.key = c.cited_key
-    WHERE citing.work_id <> cited.work_id
-),
-counted AS (
-    SELECT cited_id AS work_id, count(*) AS n FROM resolved GROUP BY cited_id
+WITH counted AS (
+    -- Citations from works in the store, one per citing work, a work citing itself left out: the resolved graph
+    -- with its ids coded once per build (_edge_codes over _work_codes, citation_measures.coded_citations).
+    SELECT cited AS code, count(*) AS n FROM _edge_codes WHERE citing <> cited GROUP BY cited
 ),
 base AS (
     SELECT
@@ -46,7 +42,7 @@ base AS (
             WHEN w.cited_by_count IS NOT NULL THEN greatest(w.cited_by_count, coalesce(c.n, 0))
             WHEN c.n IS NOT NULL THEN c.n
         END AS citations
-    FROM works w LEFT JOIN counted c USING (work_id)
+    FROM works w JOIN _work_codes k ON k.work_id = w.work_id LEFT JOIN counted c ON c.code = k.code
 )
 SELECT
     *,
@@ -107,14 +103,13 @@ WITH per_work AS (
     SELECT work_id, year, max(cited_by) AS n FROM counts_by_year GROUP BY work_id, year
 ),
 from_edges AS (
-    -- ... otherwise citing works in the store, counted in the year they appeared.
-    SELECT cited.work_id, citing_w.year, count(DISTINCT citing.work_id) AS n
-    FROM citations c
-    JOIN work_keys citing ON citing.key = c.citing_key
-    JOIN work_keys cited ON cited.key = c.cited_key
-    JOIN works citing_w ON citing_w.work_id = citing.work_id
-    WHERE citing_w.year IS NOT NULL AND cited.work_id NOT IN (SELECT work_id FROM per_work)
-    GROUP BY cited.work_id, citing_w.year
+    -- ... otherwise citing works in the store, counted in the year they appeared (the resolved edges are
+    -- distinct, so each citing work once).
+    SELECT k.work_id, x.year, x.n
+    FROM (SELECT cited AS code, t_citing AS year, count(*) AS n FROM _edge_codes WHERE t_citing IS NOT NULL
+          GROUP BY cited, t_citing) x
+    JOIN _work_codes k ON k.code = x.code
+    WHERE k.work_id NOT IN (SELECT work_id FROM per_work)
 ),
 yearly AS (SELECT * FROM per_work UNION ALL SELECT * FROM from_edges)
 SELECT a.author_id, y.year, sum(y.n) AS citations
@@ -127,9 +122,10 @@ GROUP BY a.author_id, y.year
 def compute_bibliometrics(con: duckdb.DuckDBPyConnection, as_of_year: int | None = None) -> None:
     """(Re)build work_citations, author_metrics and author_citations_by_year from the store."""
     year = as_of_year or dt.date.today().year
-    con.execute(WORK_CITATIONS_SQL, {"min_group": MIN_PERCENTILE_GROUP})
-    con.execute(AUTHOR_METRICS_SQL, {"as_of_year": year})
-    con.execute(AUTHOR_CITATIONS_BY_YEAR_SQL)
+    with coded_citations(con):
+        con.execute(WORK_CITATIONS_SQL, {"min_group": MIN_PERCENTILE_GROUP})
+        con.execute(AUTHOR_METRICS_SQL, {"as_of_year": year})
+        con.execute(AUTHOR_CITATIONS_BY_YEAR_SQL)
 
 
 def h_index(citations: list[int]) -> int:

@@ -21,8 +21,8 @@ from .semantic import compute_semantic_novelty
 # build failed to allocate with DuckDB holding the rest. DuckDB spills to disk above its limit.
 BUILD_DUCKDB_MEMORY_SHARE = 0.4
 
-# Steps that read the whole citation graph as integer codes (citation_measures.coded_citations), made once for both.
-GRAPH_STEPS = ("disruption", "reference novelty")
+# Steps that read the whole citation graph as integer codes (citation_measures.coded_citations), made once for all.
+GRAPH_STEPS = ("bibliometrics", "disruption", "reference novelty")
 
 
 def _physical_memory_bytes() -> int | None:

@@ -37,19 +37,22 @@ REFNOVELTY_WORKER_BYTES_PER_REF = 800
 # Below this many references the whole step takes about as long as starting a worker (a second or two).
 REFNOVELTY_PARALLEL_MIN_REFS = 1_000_000
 
+# The citation graph on work ids: a key resolves to the work it names when that work is in the store; a cited key
+# that resolves to none is its own id (a reference outside the store), a citing one drops the edge.
 RESOLVED_EDGES_SQL = """
+WITH resolvable AS (SELECT k.key, k.work_id FROM work_keys k JOIN works w ON w.work_id = k.work_id)
 SELECT DISTINCT citing.work_id AS citing, coalesce(cited.work_id, c.cited_key) AS cited
 FROM citations c
-JOIN work_keys citing ON citing.key = c.citing_key
-LEFT JOIN work_keys cited ON cited.key = c.cited_key
+JOIN resolvable citing ON citing.key = c.citing_key
+LEFT JOIN resolvable cited ON cited.key = c.cited_key
 """
 
 
-# RESOLVED_EDGES_SQL as integer codes, made once per build for the two steps that read the whole graph (the CD
-# index and reference novelty each resolved the 100M string edges again before). Works are coded in id order, so
-# codes sort as the ids do (reference novelty's null depends on that order); a cited key no work has is its own id,
-# coded after the works. Each edge carries its two works' years, sorted by citing year so that a year's slice is
-# read from few row groups. _work_key marks the works' own keys: only those resolve a citing end.
+# RESOLVED_EDGES_SQL as integer codes, made once per build for the steps that read the whole graph (bibliometrics,
+# the CD index and reference novelty each resolved the 100M string edges again before). Works are coded in id
+# order, so codes sort as the ids do (reference novelty's null depends on that order); a cited key no work has is
+# its own id, coded after the works. Each edge carries its two works' years, sorted by citing year so that a year's
+# slice is read from few row groups. _work_key marks the works' own keys: only those resolve a citing end.
 CODED_CITATIONS_SQL = [
     """CREATE OR REPLACE TEMP TABLE _work_codes AS
        SELECT work_id, row_number() OVER (ORDER BY work_id) - 1 AS code, year, venue FROM works""",
@@ -58,9 +61,9 @@ CODED_CITATIONS_SQL = [
     # An unknown key that is some work's id (a work whose id is not among its keys) is that work, as in
     # RESOLVED_EDGES_SQL, where ids are compared as strings.
     """INSERT INTO _key_codes
+       WITH unknown AS (SELECT DISTINCT c.cited_key AS key FROM citations c ANTI JOIN _key_codes k ON k.key = c.cited_key)
        SELECT u.key, coalesce(w.code, (SELECT count(*) FROM works) + row_number() OVER (ORDER BY u.key) - 1), false
-       FROM (SELECT DISTINCT c.cited_key AS key FROM citations c ANTI JOIN work_keys k ON k.key = c.cited_key) u
-       LEFT JOIN _work_codes w ON w.work_id = u.key""",
+       FROM unknown u LEFT JOIN _work_codes w ON w.work_id = u.key""",
     """CREATE OR REPLACE TEMP TABLE _edge_codes AS
        SELECT e.citing, e.cited, a.year AS t_citing, b.year AS t_cited
        FROM (SELECT DISTINCT a.code AS citing, b.code AS cited
@@ -70,6 +73,14 @@ CODED_CITATIONS_SQL = [
        ORDER BY t_citing NULLS LAST, e.citing""",
     "DROP TABLE _key_codes",
 ]
+# The same two tables with every id its own code, the Spark engine's: a numbering like row_number() over every work
+# would gather them all in one partition. Over _resolved_edges (RESOLVED_EDGES_SQL).
+CODED_BY_ID_SQL = {
+    "_work_codes": "SELECT work_id, work_id AS code, year, venue FROM works",
+    "_edge_codes": """SELECT e.citing, e.cited, a.year AS t_citing, b.year AS t_cited
+                      FROM _resolved_edges e JOIN works a ON a.work_id = e.citing
+                      LEFT JOIN works b ON b.work_id = e.cited""",
+}
 CODED_CITATION_TABLES = ("_work_codes", "_key_codes", "_edge_codes")
 
 
@@ -261,26 +272,17 @@ def _disruption_of_part(works: pa.Table, edges: pa.Table, a: int, b: int) -> pa.
 REFNOVELTY_COLUMNS = {"work_id": "string", "conventionality": "float64", "tail_novelty": "float64",
                       "n_pairs": "int64", "reason": "string", "lee_novelty": "float64"}
 
-# The works with their venues coded in name order, over the build's work codes (coded_citations: id order, so codes
-# sort as the ids do): the 100M reference rows below then join, sort and travel as integers. Before, a dense_rank
-# window over every reference and an ORDER BY on string ids were the largest operators of this SQL in DuckDB's
-# profile at 100M edges.
-REFNOVELTY_WORKS_SQL = """
-SELECT w.work_id, w.year, w.code, v.code AS venue_code
+# Each work's venue coded in name order (NULL without one), over the build's work codes (coded_citations: id order,
+# so codes sort as the ids do): references then travel as integers. The references of a citing year are the coded
+# edges of that year whose cited work has a venue; both engines cut the graph so (the universe of Uzzi's null and of
+# Lee's counts) and score each year alone, works without a year together, as "not in papers". The Spark engine
+# runs the same join on names, over RESOLVED_EDGES_SQL.
+REFNOVELTY_VENUES_SQL = """
+SELECT w.code, v.code AS venue_code
 FROM _work_codes w LEFT JOIN (SELECT venue, row_number() OVER (ORDER BY venue) - 1 AS code
                               FROM (SELECT DISTINCT venue FROM _work_codes WHERE venue IS NOT NULL AND venue <> ''))
                              v USING (venue)
-"""
-
-# The references of each citing work to works in the store with a venue, with the citing work's year: both
-# engines cut these by citing year (the universe of Uzzi's null and of Lee's counts) and score each year alone.
-# Over the coded edges (coded_citations) and _refnovelty_works (REFNOVELTY_WORKS_SQL); the Spark engine runs the
-# same join on names, over RESOLVED_EDGES_SQL. Works without a year are scored together, as "not in papers".
-REFNOVELTY_REFS_SQL = """
-SELECT e.t_citing AS citing_year, e.citing AS citing_code, e.cited AS cited_code, w.venue_code AS journal,
-       w.year AS ref_year
-FROM _edge_codes e JOIN _refnovelty_works w ON w.code = e.cited
-WHERE w.venue_code IS NOT NULL
+ORDER BY w.code
 """
 
 
@@ -311,48 +313,56 @@ def compute_refnovelty(con: duckdb.DuckDBPyConnection, on_year: Callable[[int, i
     a time: memory is bounded by the largest year, not the graph. on_year(done, total) reports progress.
     ``workers``: processes that score the years (default: one per core as memory allows, for graphs of at least
     REFNOVELTY_PARALLEL_MIN_REFS references)."""
-    # Integer codes in SQL (works in id order, venues in name order) spare pandas millions of strings; codes sort
-    # as the strings do, so the scores are those of the strings.
+    # Integer codes (works in id order, venues in name order) spare pandas millions of strings; codes sort as the
+    # strings do, so the scores are those of the strings.
     with coded_citations(con):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _refnovelty_works AS {REFNOVELTY_WORKS_SQL}")
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _refnovelty_refs AS {REFNOVELTY_REFS_SQL}
-                ORDER BY citing_year NULLS LAST, citing_code, cited_code"""
-        )
-    sizes = con.execute("SELECT citing_year, count(*) FROM _refnovelty_refs GROUP BY citing_year "
-                        "ORDER BY citing_year NULLS LAST").fetchall()
-    years = [year for year, _ in sizes]
-    total, largest = sum(n for _, n in sizes), max((n for _, n in sizes), default=0)
+        venue_of = con.sql(REFNOVELTY_VENUES_SQL).fetchnumpy()["venue_code"]
+        venue_of = np.ma.filled(np.ma.asarray(venue_of).astype(np.int64), -1)  # indexed by work code; -1: no venue
+        con.register("_with_venue", pa.table({"code": np.flatnonzero(venue_of >= 0)}))
+        try:
+            sizes = con.execute("SELECT t_citing, count(*) FROM _edge_codes SEMI JOIN _with_venue ON code = cited "
+                                "GROUP BY t_citing ORDER BY t_citing NULLS LAST").fetchall()
+        finally:
+            con.unregister("_with_venue")
+        years = [year for year, _ in sizes]
+        total, largest = sum(n for _, n in sizes), max((n for _, n in sizes), default=0)
 
-    def year_parts():
-        for year in years:
-            # None: the works without a year, scored together. "=" lets DuckDB skip row groups by their year range.
-            of_year = "citing_year IS NULL" if year is None else f"citing_year = {int(year)}"
-            refs = con.sql(
-                f"SELECT citing_code AS citing, journal, ref_year FROM _refnovelty_refs WHERE {of_year} ORDER BY rowid"
-            ).df()
-            # Rows come in citing-code order: the year's own dense codes are the running count of changes.
-            code = refs["citing"].to_numpy()
-            dense = np.zeros(code.size, np.int64)
-            np.cumsum(code[1:] != code[:-1], out=dense[1:])
-            refs["citing"] = dense
-            ids = [row[0] for row in con.execute(
-                f"""SELECT w.work_id FROM (SELECT DISTINCT citing_code FROM _refnovelty_refs WHERE {of_year}) r
-                    JOIN _refnovelty_works w ON w.code = r.citing_code ORDER BY w.code"""
-            ).fetchall()]
-            yield refs, year, ids
+        def year_parts():
+            for year in years:
+                # None: the works without a year. "=" lets DuckDB skip row groups by their year range (the edges
+                # are sorted by citing year).
+                of_year = "t_citing IS NULL" if year is None else f"t_citing = {int(year)}"
+                edges = con.sql(f"SELECT citing, cited, t_cited FROM _edge_codes WHERE {of_year} "
+                                "ORDER BY citing, cited").fetchnumpy()
+                cited = np.asarray(edges["cited"])
+                journal = np.full(cited.size, -1, np.int64)
+                in_store = cited < venue_of.size  # codes past the works are cited ids no work has
+                journal[in_store] = venue_of[cited[in_store]]
+                keep = journal >= 0
+                citing = np.asarray(edges["citing"])[keep]
+                ref_year = np.ma.filled(np.ma.asarray(edges["t_cited"]).astype(float), np.nan)[keep]
+                # Rows come in citing-code order: the year's own dense codes are the running count of changes.
+                first = np.ones(citing.size, bool)
+                first[1:] = citing[1:] != citing[:-1]
+                refs = pd.DataFrame({"citing": np.cumsum(first) - 1, "journal": journal[keep], "ref_year": ref_year})
+                con.register("_year_citing", pa.table({"code": citing[first]}))
+                try:
+                    ids = [row[0] for row in con.execute(
+                        "SELECT w.work_id FROM _year_citing y JOIN _work_codes w ON w.code = y.code ORDER BY y.code"
+                    ).fetchall()]
+                finally:
+                    con.unregister("_year_citing")
+                yield refs, year, ids
 
-    parts = []
-    with duckdb_memory_at_most(con, READING_DUCKDB_MEMORY_BYTES):  # before counting the memory workers have
-        if workers is None:
-            workers = (worker_count(len(years), REFNOVELTY_WORKER_BYTES_PER_REF * largest)
-                       if total >= REFNOVELTY_PARALLEL_MIN_REFS else 1)
-        for done, part in enumerate(map_in_processes(refnovelty_of_year, year_parts(), workers)):
-            parts.append(part)
-            if on_year:
-                on_year(done + 1, len(years))
-    con.execute("DROP TABLE _refnovelty_refs")
-    con.execute("DROP TABLE _refnovelty_works")
+        parts = []
+        with duckdb_memory_at_most(con, READING_DUCKDB_MEMORY_BYTES):  # before counting the memory workers have
+            if workers is None:
+                workers = (worker_count(len(years), REFNOVELTY_WORKER_BYTES_PER_REF * largest)
+                           if total >= REFNOVELTY_PARALLEL_MIN_REFS else 1)
+            for done, part in enumerate(map_in_processes(refnovelty_of_year, year_parts(), workers)):
+                parts.append(part)
+                if on_year:
+                    on_year(done + 1, len(years))
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         {c: pd.Series(dtype=t) for c, t in REFNOVELTY_COLUMNS.items()})
     con.register("_refnovelty", table)

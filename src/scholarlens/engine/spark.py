@@ -352,6 +352,20 @@ class _Files:
         return self.spark.read.parquet(self.uri(name)).count()
 
 
+
+def coded_graph_views(spark) -> None:
+    """The views the bibliometrics statements read as the DuckDB build's coded graph (_work_codes, _edge_codes),
+    with every id its own code (citation_measures.CODED_BY_ID_SQL), over the session's works, work_keys and
+    citations; _resolved_edges (RESOLVED_EDGES_SQL) is made first when the session has none."""
+    from ..analytics.citation_measures import CODED_BY_ID_SQL
+
+    if not spark.catalog.tableExists("_resolved_edges"):
+        spark.sql(resolved_edges().spark).createOrReplaceTempView("_resolved_edges")
+    for table, sql in CODED_BY_ID_SQL.items():
+        name = f"analytics.citation_measures.CODED_BY_ID_SQL[{table}]"
+        spark.sql(transpile(sql, name=name).spark).createOrReplaceTempView(table)
+
+
 class SparkBuild:
     """Run every step on Spark, reading input_dir and writing output_dir (layout: engine.parquet_io).
 
@@ -522,6 +536,8 @@ class SparkBuild:
         return new
 
     def bibliometrics(self) -> None:
+        self._resolved_edges()
+        coded_graph_views(self.spark)
         for statement in statements(self.as_of_year):
             self._write(statement.table, self.spark.sql(statement.spark))
 
@@ -580,7 +596,7 @@ class SparkBuild:
                FROM _e e JOIN works w ON w.work_id = e.cited
                LEFT JOIN works cw ON cw.work_id = e.citing
                WHERE w.venue IS NOT NULL AND w.venue <> ''"""
-        )  # citation_measures.REFNOVELTY_REFS_SQL, over the resolved edges Spark has already made
+        )  # as citation_measures.compute_refnovelty cuts the coded edges (REFNOVELTY_VENUES_SQL), on names
         result = refs.groupBy("citing_year").applyInPandas(
             _refnovelty_part,
             "work_id string, conventionality double, tail_novelty double, n_pairs long, reason string, lee_novelty double",
