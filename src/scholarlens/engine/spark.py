@@ -352,7 +352,6 @@ class _Files:
         return self.spark.read.parquet(self.uri(name)).count()
 
 
-
 def coded_graph_views(spark) -> None:
     """The views the bibliometrics statements read as the DuckDB build's coded graph (_work_codes, _edge_codes),
     with every id its own code (citation_measures.CODED_BY_ID_SQL), over the session's works, work_keys and
