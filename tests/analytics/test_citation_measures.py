@@ -55,7 +55,8 @@ def test_refnovelty_per_year_with_codes_equals_the_whole_graph_with_names(tmp_pa
     differently from their insertion order, and one citing work has no year."""
     import numpy as np
 
-    from scholarlens.analytics.citation_measures import RESOLVED_EDGES_SQL, UZZI_SEED, UZZI_SHUFFLES
+    from scholarlens.analytics.citation_graph import RESOLVED_EDGES_SQL
+    from scholarlens.analytics.citation_measures import UZZI_SEED, UZZI_SHUFFLES
     from scholarlens.analytics.refnovelty import reference_novelty
 
     rng = np.random.default_rng(4)
@@ -172,7 +173,7 @@ def test_coded_citations_decode_to_the_resolved_edges(tmp_path):
     work has (dropped, even though it is also cited), a key of a work that is not in the store (a key no work has), an unknown key that is a work's id but not among its keys (it
     is that work when cited, and cites nothing), a self-citation and works without a year. Work codes follow the ids' order, and every edge
     carries its two works' years."""
-    from scholarlens.analytics.citation_measures import RESOLVED_EDGES_SQL, coded_citations
+    from scholarlens.analytics.citation_graph import RESOLVED_EDGES_SQL, coded_citations
 
     con = connect(tmp_path / "s.duckdb")
     con.execute("""INSERT INTO works (work_id, title, year, venue) VALUES
@@ -203,3 +204,26 @@ def test_coded_citations_decode_to_the_resolved_edges(tmp_path):
     assert len(edges) == len(want) == 9  # thirteen citations: one duplicate, three from keys no work has
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
     assert not tables & {"_work_codes", "_key_codes", "_edge_codes"}
+
+
+def test_a_build_codes_the_graph_once_for_its_three_graph_steps(tmp_path, monkeypatch):
+    """analyse() makes the coded graph once, for bibliometrics, the CD index and reference novelty together (each
+    step alone would make its own), and drops it after them."""
+    from scholarlens.analytics import citation_graph
+
+    made = []
+
+    class Counted(list):
+        def __iter__(self):
+            made.append(1)
+            return super().__iter__()
+
+    monkeypatch.setattr(citation_graph, "CODED_CITATIONS_SQL", Counted(citation_graph.CODED_CITATIONS_SQL))
+    con = connect(tmp_path / "s.duckdb")
+    write_records(con, [_work("doi:r", 1990, venue="J1"), _work("doi:f", 2000, ["doi:r"], venue="J2"),
+                        _work("doi:x", 2002, ["doi:f", "doi:r"], venue="J1")])
+    analyse(con, as_of_year=2024)
+    assert len(made) == 1
+    assert con.execute("SELECT cited_by_counted FROM work_citations WHERE work_id = 'doi:r'").fetchall()[0][0] == 2
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+    assert not tables & set(citation_graph.CODED_CITATION_TABLES)

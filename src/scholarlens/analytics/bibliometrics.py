@@ -20,7 +20,7 @@ import datetime as dt
 
 import duckdb
 
-from .citation_measures import coded_citations
+from .citation_graph import coded_citations
 
 MIN_PERCENTILE_GROUP = 5
 
@@ -28,7 +28,7 @@ WORK_CITATIONS_SQL = """
 CREATE OR REPLACE TABLE work_citations AS
 WITH counted AS (
     -- Citations from works in the store, one per citing work, a work citing itself left out: the resolved graph
-    -- with its ids coded once per build (_edge_codes over _work_codes, citation_measures.coded_citations).
+    -- with its ids coded once per build (_edge_codes over _work_codes, citation_graph.coded_citations).
     SELECT cited AS code, count(*) AS n FROM _edge_codes WHERE citing <> cited GROUP BY cited
 ),
 base AS (

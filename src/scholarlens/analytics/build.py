@@ -9,7 +9,8 @@ from typing import Callable
 import duckdb
 
 from .bibliometrics import compute_bibliometrics
-from .citation_measures import coded_citations, compute_disruption, compute_refnovelty
+from .citation_graph import coded_citations
+from .citation_measures import compute_disruption, compute_refnovelty
 from .codelinks import classify_host, find_code_links
 from .persons import compute_persons
 from .ai_scores import compute_ai_scores
@@ -21,7 +22,8 @@ from .semantic import compute_semantic_novelty
 # build failed to allocate with DuckDB holding the rest. DuckDB spills to disk above its limit.
 BUILD_DUCKDB_MEMORY_SHARE = 0.4
 
-# Steps that read the whole citation graph as integer codes (citation_measures.coded_citations), made once for all.
+# The steps, consecutive in `steps` below, that read the whole citation graph as integer codes
+# (citation_graph.coded_citations), made once for all of them.
 GRAPH_STEPS = ("bibliometrics", "disruption", "reference novelty")
 
 
@@ -70,18 +72,15 @@ def analyse(
         con.execute(f"SET memory_limit = '{int(total * BUILD_DUCKDB_MEMORY_SHARE) // 2**20}MB'")
     con.execute("BEGIN TRANSACTION")
     try:
-        with ExitStack() as graph:  # the graph steps share one coding of the graph, made as the first starts
-            coded = False
+        with ExitStack() as graph:  # one coding of the graph, from the first graph step to the end of the last
             for name, step in steps:
                 if on_step:
                     on_step(name)
-                if (name in GRAPH_STEPS) != coded:
-                    if coded:
-                        graph.close()
-                    else:
-                        graph.enter_context(coded_citations(con))
-                    coded = not coded
+                if name == GRAPH_STEPS[0]:
+                    graph.enter_context(coded_citations(con))
                 step()
+                if name == GRAPH_STEPS[-1]:
+                    graph.close()
         # Computed figures are "as of" this build, not as of whenever they are read.
         con.execute("INSERT INTO meta VALUES ('analysed_at', strftime(now(), '%Y-%m-%d %H:%M UTC')) "
                     "ON CONFLICT (key) DO UPDATE SET value = excluded.value")

@@ -54,12 +54,12 @@ _KEEP_DDL = ("code_links", "meta", "corrections")
 # name blocks too big to score). Either engine's manifest carries them as "notes", and import_results sets them
 # in the store, or removes them when the build had none, so the store says what its current results rest on.
 BUILD_NOTES = ("persons_unscored",)
+_BUILD_NOTES_IN = "key IN (" + ", ".join(f"'{k}'" for k in BUILD_NOTES) + ")"
 
 
 def build_notes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The BUILD_NOTES a build left in a store's meta table."""
-    keys = ", ".join(_q(k) for k in BUILD_NOTES)
-    return dict(con.execute(f"SELECT key, value FROM meta WHERE key IN ({keys}) ORDER BY key").fetchall())
+    return dict(con.execute(f"SELECT key, value FROM meta WHERE {_BUILD_NOTES_IN} ORDER BY key").fetchall())
 
 
 def _q(path: Path | str) -> str:
@@ -209,7 +209,7 @@ def import_results(con: duckdb.DuckDBPyConnection, output_dir: str | Path) -> di
             imported["code_links"] = con.execute("SELECT count(*) FROM code_links").fetchone()[0] - before
         if "notes" in manifest:  # a manifest from before notes were carried leaves the store's as they are
             notes = manifest["notes"]
-            con.execute(f"DELETE FROM meta WHERE key IN ({', '.join(_q(k) for k in BUILD_NOTES)})")
+            con.execute(f"DELETE FROM meta WHERE {_BUILD_NOTES_IN}")
             for key in BUILD_NOTES:
                 if key in notes:
                     con.execute("INSERT INTO meta VALUES (?, ?)", [key, notes[key]])

@@ -354,14 +354,14 @@ class _Files:
 
 def coded_graph_views(spark) -> None:
     """The views the bibliometrics statements read as the DuckDB build's coded graph (_work_codes, _edge_codes),
-    with every id its own code (citation_measures.CODED_BY_ID_SQL), over the session's works, work_keys and
+    with every id its own code (citation_graph.CODED_BY_ID_SQL), over the session's works, work_keys and
     citations; _resolved_edges (RESOLVED_EDGES_SQL) is made first when the session has none."""
-    from ..analytics.citation_measures import CODED_BY_ID_SQL
+    from ..analytics.citation_graph import CODED_BY_ID_SQL
 
     if not spark.catalog.tableExists("_resolved_edges"):
         spark.sql(resolved_edges().spark).createOrReplaceTempView("_resolved_edges")
     for table, sql in CODED_BY_ID_SQL.items():
-        name = f"analytics.citation_measures.CODED_BY_ID_SQL[{table}]"
+        name = f"analytics.citation_graph.CODED_BY_ID_SQL[{table}]"
         spark.sql(transpile(sql, name=name).spark).createOrReplaceTempView(table)
 
 
@@ -535,8 +535,7 @@ class SparkBuild:
         return new
 
     def bibliometrics(self) -> None:
-        self._resolved_edges()
-        coded_graph_views(self.spark)
+        coded_graph_views(self.spark)  # over _resolved_edges, which the CD index and reference novelty read too
         for statement in statements(self.as_of_year):
             self._write(statement.table, self.spark.sql(statement.spark))
 

@@ -25,7 +25,7 @@ import sqlglot.transforms
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from ..analytics import bibliometrics, citation_measures
+from ..analytics import bibliometrics, citation_graph
 
 
 class TranspileError(ValueError):
@@ -103,4 +103,4 @@ def statements(as_of_year: int) -> list[Statement]:
 
 def resolved_edges() -> Statement:
     """Citation edges resolved to work ids (the graph the CD index and reference novelty read)."""
-    return transpile(citation_measures.RESOLVED_EDGES_SQL, name="analytics.citation_measures.RESOLVED_EDGES_SQL")
+    return transpile(citation_graph.RESOLVED_EDGES_SQL, name="analytics.citation_graph.RESOLVED_EDGES_SQL")
