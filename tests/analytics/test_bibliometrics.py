@@ -121,3 +121,29 @@ def test_citations_counted_from_edges_inside_the_store(tmp_path, sample_dir):
     assert row[0] == 10059
     assert row[1] == 1000
     assert row[2] == 10059
+
+
+def test_a_work_citing_itself_counts_neither_in_its_citations_nor_in_its_authors_years(tmp_path):
+    """Both counts read the same edges with the same rule: A (2019) is cited by B (2020) and C (2021) and cites
+    itself; no source gives a count, so both figures come from the edges alone."""
+    con = connect(tmp_path / "s.duckdb")
+    ann = [Authorship("openalex:A1", 1, "Ann")]
+    write_records(con, [
+        Work(keys=["doi:10.1/a"], title="a", provenance=Provenance("test", None), year=2019, authorships=ann,
+             references=["doi:10.1/a"]),
+        Work(keys=["doi:10.1/b"], title="b", provenance=Provenance("test", None), year=2020,
+             authorships=[Authorship("openalex:B1", 1, "Bo")], references=["doi:10.1/a"]),
+        Work(keys=["doi:10.1/c"], title="c", provenance=Provenance("test", None), year=2021,
+             authorships=[Authorship("openalex:B1", 1, "Bo")], references=["doi:10.1/a", "doi:10.1/c"]),
+    ])
+    bibliometrics(con, as_of_year=2024)
+    counted = dict(con.execute("SELECT w.title, wc.cited_by_counted FROM work_citations wc JOIN works w USING (work_id)"
+                               ).fetchall())
+    assert counted == {"a": 2, "b": 0, "c": 0}
+    person_of_ann = con.execute("SELECT person_id FROM person_mentions WHERE author_id = 'openalex:A1'").fetchall()[0][0]
+    by_year = dict(con.execute("SELECT year, citations FROM author_citations_by_year WHERE author_id = ?",
+                               [person_of_ann]).fetchall())
+    assert by_year == {2020: 1, 2021: 1}
+    assert sum(by_year.values()) == counted["a"]
+    assert con.execute("SELECT count(*) FROM author_citations_by_year WHERE citations > 0 AND author_id <> ?",
+                       [person_of_ann]).fetchall()[0][0] == 0  # c citing itself gives Bo nothing

@@ -104,10 +104,10 @@ WITH per_work AS (
 ),
 from_edges AS (
     -- ... otherwise citing works in the store, counted in the year they appeared (the resolved edges are
-    -- distinct, so each citing work once).
+    -- distinct, so each citing work once), a work citing itself left out as in work_citations.
     SELECT k.work_id, x.year, x.n
-    FROM (SELECT cited AS code, t_citing AS year, count(*) AS n FROM _edge_codes WHERE t_citing IS NOT NULL
-          GROUP BY cited, t_citing) x
+    FROM (SELECT cited AS code, t_citing AS year, count(*) AS n FROM _edge_codes
+          WHERE t_citing IS NOT NULL AND citing <> cited GROUP BY cited, t_citing) x
     JOIN _work_codes k ON k.code = x.code
     WHERE k.work_id NOT IN (SELECT work_id FROM per_work)
 ),
