@@ -11,6 +11,7 @@ pyspark fails instead of skipping.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -229,16 +230,18 @@ def test_a_builds_notes_reach_the_manifest_and_the_store(sample_store, sample_bu
     monkeypatch.setattr(persons, "MAX_BLOCK_MENTIONS", 1)
     duck, on_spark = _both(out / "input", tmp_path, spark)
     notes = read_manifest(tmp_path / "duckdb")["notes"]
-    assert set(notes) == {"persons_unscored"} and "not scored" in notes["persons_unscored"]
+    assert set(notes) == {"persons_unscored", "persons_unscored_blocks"} and "not scored" in notes["persons_unscored"]
+    listed = json.loads(notes["persons_unscored_blocks"])
+    assert listed["max_block"] == 1 and all(b["mentions"] > 1 and b["keys"] for b in listed["blocks"])
     assert read_manifest(tmp_path / "spark")["notes"] == notes
     copy = tmp_path / "store.duckdb"
     shutil.copy(sample_store, copy)
     con = connect(copy)
     try:
         import_results(con, tmp_path / "spark")
-        noted = con.execute("SELECT value FROM meta WHERE key = 'persons_unscored'").fetchall()
+        noted = con.execute("SELECT key, value FROM meta WHERE key LIKE 'persons_unscored%' ORDER BY key").fetchall()
         import_results(con, out / "duckdb")
-        cleared = con.execute("SELECT value FROM meta WHERE key = 'persons_unscored'").fetchall()
+        cleared = con.execute("SELECT value FROM meta WHERE key LIKE 'persons_unscored%'").fetchall()
     finally:
         con.close()
-    assert noted == [(notes["persons_unscored"],)] and cleared == []
+    assert noted == sorted(notes.items()) and cleared == []

@@ -1,6 +1,7 @@
 """The persons step: name blocks of one firm group are settled without the engine, exactly as the engine would
 settle them; the rest is scored in chunks of whole blocks, so memory is bounded by the chunk."""
 
+import json
 import os
 import shutil
 from collections import Counter, defaultdict
@@ -8,6 +9,7 @@ from types import SimpleNamespace
 
 from scholarlens.analytics import persons
 from scholarlens.identity.cluster import disambiguate
+from scholarlens.identity.names import block_key, parse_name
 from scholarlens.store import connect
 
 NO_CORRECTIONS = SimpleNamespace(must_link=[], cannot_link=[], touched=[])
@@ -110,11 +112,14 @@ def test_blocks_too_big_to_score_keep_their_source_ids_and_say_so(sample_store, 
     con = connect(_copy(sample_store, tmp_path))
     try:
         scored_chunks, _ = persons._split_blocks(con, NO_CORRECTIONS, set(), [], 10**9)
-        engine_mentions = persons.mention_rows(con, scored_chunks[0]).num_rows
+        engine_rows = persons.mention_rows(con, scored_chunks[0])
+        engine_mentions = engine_rows.num_rows
+        engine_keys = {block_key(parse_name(m.name)) for m in persons.mentions_from_rows(engine_rows)}
         con.execute("DROP TABLE IF EXISTS _mention_nodes")
         persons.compute_persons(con, max_block=1)
         rows = con.execute("SELECT work_id, author_id, person_id FROM person_mentions").fetchall()
         note = con.execute("SELECT value FROM meta WHERE key = 'persons_unscored'").fetchall()
+        listed = json.loads(con.execute("SELECT value FROM meta WHERE key = 'persons_unscored_blocks'").fetchall()[0][0])
         mentions = con.execute("SELECT count(*) FROM authorships").fetchall()[0][0]
         orcid_of = dict(con.execute("SELECT author_id, orcid FROM authors WHERE orcid <> ''").fetchall())
         claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
@@ -126,7 +131,7 @@ def test_blocks_too_big_to_score_keep_their_source_ids_and_say_so(sample_store, 
         corrected, _ = persons._split_blocks(con, about, set(), [], 10**9, max_block=1)
         con.execute("DROP TABLE IF EXISTS _mention_nodes")
         persons.compute_persons(con)  # with the default limit every block is scored again
-        note_after = con.execute("SELECT value FROM meta WHERE key = 'persons_unscored'").fetchall()
+        note_after = con.execute("SELECT value FROM meta WHERE key LIKE 'persons_unscored%'").fetchall()
     finally:
         con.close()
     assert len(scored_chunks) == 1 and chunks == []  # what the engine scored before is now settled
@@ -139,6 +144,9 @@ def test_blocks_too_big_to_score_keep_their_source_ids_and_say_so(sample_store, 
     assert len(firm_of_person) == len(set().union(*firm_of_person.values()))  # nor is one source id split
     (text,), = note
     assert f"({engine_mentions:,} mentions)" in text and "not scored" in text
+    # which blocks, for their profiles: every name the engine would have scored, each block's mentions
+    assert listed["max_block"] == 1 and set().union(*(b["keys"] for b in listed["blocks"])) == engine_keys
+    assert sum(b["mentions"] for b in listed["blocks"]) == engine_mentions
     assert note_after == []
     assert corrected_author in set().union(*corrected)  # a correction's block is still scored
 

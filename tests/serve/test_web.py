@@ -159,3 +159,40 @@ def test_headless_chromium_renders_the_profile(server, artifacts):
         page.screenshot(path=str(artifacts / "profile-turing.png"))
         browser.close()
     assert (artifacts / "profile-lewei-lu.png").stat().st_size > 10_000
+
+
+def test_a_profile_whose_name_block_was_not_scored_says_so(tmp_path, monkeypatch):
+    """A build that leaves a name block unscored (over persons.MAX_BLOCK_MENTIONS, lowered here to 2) says so
+    on the home page and on the profile of each person of that block, and only there: Wei Wang's two OpenAlex
+    records (three authorships) stay two persons, each profile saying why; Ann Lee's block was scored."""
+    from scholarlens.analytics import persons
+    from scholarlens.analytics.build import analyse
+    from scholarlens.records import Authorship, Provenance, Work
+    from scholarlens.store import connect, write_records
+
+    monkeypatch.setattr(persons, "MAX_BLOCK_MENTIONS", 2)
+    store = tmp_path / "s.duckdb"
+    con = connect(store)
+    works = [("a", [("openalex:A1", "Wei Wang")]), ("b", [("openalex:A1", "Wei Wang"), ("openalex:A3", "Ann Lee")]),
+             ("c", [("openalex:A2", "Wei Wang")])]
+    write_records(con, [Work(keys=[f"doi:10.1/{key}"], title=key, provenance=Provenance("test", None), year=2020,
+                             authorships=[Authorship(a, i, n) for i, (a, n) in enumerate(authors, 1)])
+                        for key, authors in works])
+    analyse(con, as_of_year=2024)
+    con.close()
+    proc, base = _start(["--store", str(store), "serve"])
+    stopper = _wait_and_stop(proc, base)
+    next(stopper)
+    try:
+        blocks = {a: httpx.get(base + "/api/authors/" + quote(a, safe="")).json()["unscored_name_block"]
+                  for a in ("openalex:A1", "openalex:A2", "openalex:A3")}
+        page = httpx.get(base + "/authors/" + quote("openalex:A2", safe="")).text
+        scored_page = httpx.get(base + "/authors/" + quote("openalex:A3", safe="")).text
+        home = httpx.get(base + "/").text
+    finally:
+        next(stopper, None)
+    assert blocks["openalex:A1"] == blocks["openalex:A2"] == {"key": "wang|w", "mentions": 3, "max_block": 2}
+    assert blocks["openalex:A3"] is None
+    assert 'id="unscored-name-block"' in page and "holds 3 authorships, more than the 2" in page
+    assert 'id="unscored-name-block"' not in scored_page
+    assert "1 name block (3 mentions) of more than 2 mentions was not scored" in home

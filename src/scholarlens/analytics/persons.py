@@ -22,7 +22,7 @@ Only the name blocks that hold two or more firm groups (or a correction) go thro
 mentions all carry one source id (or ORCID) is one person whatever the scorer says, so it is settled here without
 preparing its texts. On stores where most names are unambiguous that is most of the work saved.
 A block of more than MAX_BLOCK_MENTIONS mentions is not scored either (its source ids decide; the store's meta
-table says so), and the engine's results go to DuckDB chunk by chunk, where the person tables are aggregated: the
+table says so, and which names, for their profiles to say it), and the engine's results go to DuckDB chunk by chunk, where the person tables are aggregated: the
 step's memory is bounded by a chunk in Python and by DuckDB's limit in SQL.
 
 A person's id is the author id that anchors it (its ORCID-bearing or source id with the most mentions), so
@@ -32,6 +32,7 @@ profile addresses stay the same across rebuilds; a second person holding mention
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -42,6 +43,7 @@ import pyarrow as pa
 
 from ..identity.cluster import Mention, _UnionFind, blocks, disambiguate
 from ..identity.corrections import plan_corrections
+from ..identity.names import block_key, parse_name
 from .processes import map_in_processes, worker_count
 
 log = logging.getLogger(__name__)
@@ -225,7 +227,7 @@ def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, s
     size = chunk_mentions  # start a new chunk at the first block
     settled_nodes: dict[str, int] = {}
     n_settled = 0
-    oversized = [0, 0]  # blocks, mentions
+    oversized: list[tuple[list[str], int]] = []  # (the block's name keys, its mentions) of each block not scored
     for block in blocks(light, uf):
         nodes = {rows[r][0] for r in block}
         firm_groups = {uf.find(r) for r in block}
@@ -240,33 +242,42 @@ def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, s
             group_number = {g: n_settled + i for i, g in enumerate(sorted(firm_groups))}
             settled_nodes.update((rows[r][0], group_number[uf.find(r)]) for r in block)
             n_settled += len(group_number)
-            oversized[0] += 1
-            oversized[1] += mentions
+            oversized.append((sorted({block_key(parse_name(rows[r][1])) for r in block}), mentions))
             continue
         if size >= chunk_mentions:
             chunks.append(set())
             size = 0
         chunks[-1] |= nodes
         size += mentions
-    _record_oversized(con, *oversized, max_block)
+    _record_oversized(con, oversized, max_block)
     return chunks, settled_nodes
 
 
-def _record_oversized(con: duckdb.DuckDBPyConnection, blocks_: int, mentions: int, max_block: int) -> None:
-    """Say in the log and the store's meta table (key persons_unscored; gone when every block was scored) how
-    many name blocks were too big to score, so a user knows which persons rest on source ids alone."""
+# How many unscored blocks meta lists by name (persons_unscored_blocks): the profile of a person in one of them
+# says so. Past it, the count in persons_unscored still says how many there were.
+MAX_LISTED_UNSCORED_BLOCKS = 10_000
+
+
+def _record_oversized(con: duckdb.DuckDBPyConnection, oversized: list[tuple[list[str], int]], max_block: int) -> None:
+    """Say in the log and the store's meta table how many name blocks were too big to score (persons_unscored,
+    a sentence) and which (persons_unscored_blocks, JSON: the blocks' name keys, names.block_key, and mentions),
+    so that a user, and each profile concerned, knows which persons rest on source ids alone. Both keys are gone
+    after a build that scored every block."""
     # meta is a view of the input when the Spark build runs this step in a DuckDB on its driver: nothing to note
     has_meta = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta'").fetchall()[0][0] > 0
     if has_meta:
-        con.execute("DELETE FROM meta WHERE key = 'persons_unscored'")
-    if not blocks_:
+        con.execute("DELETE FROM meta WHERE key IN ('persons_unscored', 'persons_unscored_blocks')")
+    if not oversized:
         return
-    value = (f"{blocks_:,} name block{'s' if blocks_ > 1 else ''} ({mentions:,} mentions) of more than "
-             f"{max_block:,} mentions {'were' if blocks_ > 1 else 'was'} not scored: each source id or ORCID there "
+    count, mentions = len(oversized), sum(n for _, n in oversized)
+    value = (f"{count:,} name block{'s' if count > 1 else ''} ({mentions:,} mentions) of more than "
+             f"{max_block:,} mentions {'were' if count > 1 else 'was'} not scored: each source id or ORCID there "
              "is one person, and each bare name")
     log.warning("persons: %s", value)
     if has_meta:
-        con.execute("INSERT INTO meta VALUES ('persons_unscored', ?)", [value])
+        listed = sorted(oversized, key=lambda block: (-block[1], block[0]))[:MAX_LISTED_UNSCORED_BLOCKS]
+        con.execute("INSERT INTO meta VALUES ('persons_unscored', ?), ('persons_unscored_blocks', ?)", [value, json.dumps(
+            {"max_block": max_block, "blocks": [{"keys": keys, "mentions": n} for keys, n in listed]})])
 
 
 def _settled_table(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int]) -> None:

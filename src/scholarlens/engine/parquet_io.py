@@ -51,9 +51,10 @@ _KEEP_DDL = ("code_links", "meta", "corrections")
 
 
 # Keys of the store's meta table that a build writes about its own results (analytics.persons._record_oversized:
-# name blocks too big to score). Either engine's manifest carries them as "notes", and import_results sets them
-# in the store, or removes them when the build had none, so the store says what its current results rest on.
-BUILD_NOTES = ("persons_unscored",)
+# name blocks too big to score, how many and which). Either engine's manifest carries them as "notes", and
+# import_results sets them in the store, or removes them when the build had none, so the store says what its
+# current results rest on.
+BUILD_NOTES = ("persons_unscored", "persons_unscored_blocks")
 _BUILD_NOTES_IN = "key IN (" + ", ".join(f"'{k}'" for k in BUILD_NOTES) + ")"
 
 

@@ -120,7 +120,8 @@ def create_app(store: str | Path | None, admin_token: str | None = None) -> Fast
             "SELECT 'works', count(*) FROM works UNION ALL SELECT 'authors', count(*) FROM persons "
             "UNION ALL SELECT 'citations', count(*) FROM citations UNION ALL SELECT 'quarantined', count(*) FROM quarantine"
         ).fetchall())
-        return templates.TemplateResponse(request, "home.html", {"authors": authors, "counts": counts})
+        return templates.TemplateResponse(request, "home.html", {"authors": authors, "counts": counts,
+                                                                 "notes": queries.build_notes(c)})
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request, q: str = Query("", max_length=200)):

@@ -8,6 +8,7 @@ with ``agrees`` false when they differ. Unknown values are None, never invented.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 import duckdb
@@ -240,6 +241,8 @@ def author_profile(
         "orcid": orcid,
         "source_ids": list(source_ids),  # the source records this person was found under
         "curated": bool(curated),  # a person corrected by someone: see "corrections"
+        # set when the person's name block was too big for the engine to compare (analytics.persons)
+        "unscored_name_block": _unscored_name_block(con, name),
         "corrections": _corrections_of(con, author_id),
         "field": field or _main_category(works),
         "h_index": figures["h_index"]["value"],
@@ -268,6 +271,29 @@ def author_profile(
         "per_page": per_page,
         "works": shown,
     }
+
+
+def _unscored_name_block(con, name: str | None) -> dict | None:
+    """The name block this person's name belongs to when the build did not score it (meta
+    persons_unscored_blocks): its key, its mentions and the engine's limit; None when it was scored."""
+    from ..identity.names import block_key, parse_name
+
+    row = _one(con, "SELECT value FROM meta WHERE key = 'persons_unscored_blocks'")
+    if not row or not name:
+        return None
+    listed = json.loads(row[0])
+    key = block_key(parse_name(name))
+    for block in listed["blocks"]:
+        if key in block["keys"]:
+            return {"key": key, "mentions": block["mentions"], "max_block": listed["max_block"]}
+    return None
+
+
+def build_notes(con) -> dict[str, str]:
+    """What the last build said about its own results (engine.parquet_io.BUILD_NOTES), for the home page."""
+    from ..engine.parquet_io import build_notes as notes
+
+    return notes(con)
 
 
 def _corrections_of(con, person_id: str) -> list[dict]:
