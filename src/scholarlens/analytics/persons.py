@@ -41,6 +41,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from ..gcpause import cyclic_gc_paused
 from ..identity.cluster import Mention, _UnionFind, blocks, disambiguate
 from ..identity.corrections import plan_corrections
 from ..identity.names import block_key, parse_name
@@ -201,6 +202,11 @@ def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, s
 
     Returns (chunks: a list of sets of firm-group nodes, settled: {firm-group node: number of its settled
     block}). Leaves the temporary table _mention_nodes."""
+    with cyclic_gc_paused():  # a row, a Mention and a set per distinct name of the store (gcpause says why)
+        return _plan(con, plan, claimed, extra, chunk_mentions, max_block)
+
+
+def _plan(con, plan, claimed, extra, chunk_mentions, max_block) -> tuple[list[set[str]], dict[str, int]]:
     constrained = {_node_of(mid, claimed) for pair in plan.must_link + plan.cannot_link for mid in pair}
     constrained |= {_node_of(mid, claimed) for _, mid in plan.touched}
     constrained |= {_node_of(m.mention_id, claimed) for m in extra}
@@ -496,6 +502,12 @@ def _score_chunk(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str
                  cannot_link: list[tuple[str, str]]) -> pa.Table:
     """One chunk through the engine: its mentions' clusters as Arrow columns (_CLUSTERED_COLUMNS), in the
     engine's order, small to send back and appended to DuckDB as they are."""
+    with cyclic_gc_paused():  # a chunk makes millions of small objects (gcpause says why)
+        return _clustered_rows(rows, extra, must_link, cannot_link)
+
+
+def _clustered_rows(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str, str]],
+                    cannot_link: list[tuple[str, str]]) -> pa.Table:
     mentions = mentions_from_rows(rows) + extra
     ids = {m.mention_id for m in mentions}
     must = [p for p in must_link if p[0] in ids or p[1] in ids]

@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..gcpause import cyclic_gc_paused
 from .names import (
     COMMON_SURNAMES, ParsedName, block_key, coauthor_keys, common_surname, compatibility, fold_surname, normalise,
     parse_name, swapped_key,
@@ -172,6 +173,12 @@ def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
 def _vocab_matrix(rows: list[list[str]], binary: bool = False, idf: bool = True, unit: bool = True) -> sp.csr_matrix:
     """Documents x terms; sublinear tf times smoothed idf (over these documents), rows of unit length. Term
     columns are numbered in order of first appearance, and a row lists its terms in that order too."""
+    return _vocab_matrix_and_terms(rows, binary, idf, unit)[0]
+
+
+def _vocab_matrix_and_terms(rows: list[list[str]], binary: bool = False, idf: bool = True, unit: bool = True
+                            ) -> tuple[sp.csr_matrix, Sequence[str]]:
+    """``_vocab_matrix``, and the term of each column."""
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     flat = list(chain.from_iterable(rows))
     # pandas' hash table numbers the terms in order of first appearance, in C: a dict loop costs 10x more here
@@ -189,10 +196,18 @@ def _vocab_matrix(rows: list[list[str]], binary: bool = False, idf: bool = True,
         df = np.bincount(matrix.indices, minlength=matrix.shape[1])
         weights = (np.log((1 + len(rows)) / (1 + df)) + 1).astype(np.float32)
         matrix = sp.csr_matrix(matrix @ sp.diags(weights))
-    return _unit_rows(matrix) if unit else matrix
+    return (_unit_rows(matrix) if unit else matrix), vocab
 
 
-@lru_cache(maxsize=1 << 16)
+def _keep_columns(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """A ``_vocab_matrix`` of binary terms with only the terms ``keep`` (a boolean per column) left: the matrix
+    ``_vocab_matrix`` gives for the rows filtered to those terms (columns keep their order of first appearance,
+    renumbered; a matrix without terms has one empty column)."""
+    if not keep.any():
+        return sp.csr_matrix((matrix.shape[0], 1), dtype=matrix.dtype)
+    return sp.csr_matrix(matrix[:, np.flatnonzero(keep)])
+
+
 def _common_key(key: str) -> bool:
     """Whether a co-author key's surname (its last word) is one of names.COMMON_SURNAMES: sharing such a
     co-author ("wei wang") says less, since many people carry the name."""
@@ -216,14 +231,23 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
     venues = [_venue_norm(m.venue) if m.venue else "" for m in mentions]
     kw_lists = [sorted({normalise(k) for k in m.keywords if normalise(k)}) for m in mentions]
     texts = [" ".join(filter(None, [m.title, " ".join(m.keywords), m.text])) for m in mentions]
-    embedding = _normalise_rows(static_table().embed_tokens([words(t) for t in texts]).astype(np.float32))
+    # Only texts are embedded: a mention without one has the zero row an empty text gets (most of a snapshot's
+    # mentions have no abstract, and many no title)
+    table = static_table()
+    embedding = np.zeros((len(mentions), table.vectors.shape[1]), dtype=np.float32)
+    with_text = [r for r, t in enumerate(texts) if t]
+    if with_text:
+        embedding[with_text] = _normalise_rows(
+            table.embed_tokens([words(texts[r]) for r in with_text]).astype(np.float32))
+    coauthors, co_terms = _vocab_matrix_and_terms(co_lists, binary=True, idf=False, unit=False)
+    # the rare co-authors' matrix: the same terms, the common ones dropped (each distinct term tested once)
+    rare = np.fromiter((not _common_key(k) for k in co_terms), dtype=bool, count=len(co_terms))
     return Prepared(
         mentions=mentions,
         parsed=parsed,
-        coauthors=_vocab_matrix(co_lists, binary=True, idf=False, unit=False),
+        coauthors=coauthors,
         coauthors_init=_vocab_matrix(init_lists, binary=True, idf=False, unit=False),
-        coauthors_rare=_vocab_matrix([[k for k in keys if not _common_key(k)] for keys in co_lists], binary=True,
-                                     idf=False, unit=False),
+        coauthors_rare=_keep_columns(coauthors, rare),
         org=_vocab_matrix([_tokens(o, _ORG_STOP) for o in orgs]),
         org_ids=_vocab_matrix([[o] if o else [] for o in orgs], binary=True, idf=False, unit=False),
         venue_ids=_vocab_matrix([[v] if v else [] for v in venues], binary=True, idf=False, unit=False),
@@ -1184,6 +1208,11 @@ def disambiguate(
     """``{mention_id: cluster_id}`` for every mention. See the module docstring."""
     if not mentions:
         return {}
+    with cyclic_gc_paused():  # most of the time here is spent making small objects (gcpause says why)
+        return _disambiguate(mentions, must_link, cannot_link, model, prepared)
+
+
+def _disambiguate(mentions, must_link, cannot_link, model, prepared) -> dict[str, str]:
     ids = [m.mention_id for m in mentions]
     if len(set(ids)) != len(ids):
         raise ValueError("mention ids must be unique")
