@@ -816,9 +816,10 @@ def _constraints(mentions: list[Mention], must_link, cannot_link):
 
     # equal source ids: one person, unless a correction or two ORCIDs say otherwise (ORCIDs first)
     by_id: dict[tuple[str, str], int] = {}
+    ids_of = [(r, sorted(m.source_ids.items())) for r, m in enumerate(mentions) if m.source_ids]
     for kind_first in (True, False):
-        for r, m in enumerate(mentions):
-            for kind, value in sorted((m.source_ids or {}).items()):
+        for r, items in ids_of:
+            for kind, value in items:
                 if not value or (kind == "orcid") != kind_first:
                     continue
                 first = by_id.setdefault((kind, str(value)), r)
@@ -829,17 +830,23 @@ def _constraints(mentions: list[Mention], must_link, cannot_link):
 
 def blocks(mentions: list[Mention], uf: _UnionFind | None = None) -> list[list[int]]:
     """Rows grouped into blocks (each sorted; blocks ordered by their first row). See the module docstring."""
-    keys = [(m.group or "", block_key(parse_name(m.name))) for m in mentions]
+    # names repeat (a person's every mention): each distinct (group, name) is parsed and keyed once
+    key_of: dict[tuple[str, str], tuple[str, str]] = {}
+    full: dict[tuple[str, str, str], tuple[str, str]] = {}  # exact swapped full names join their keys
+    keys = []
+    for m in mentions:
+        named = (m.group or "", m.name)
+        k = key_of.get(named)
+        if k is None:
+            p = parse_name(m.name)
+            k = key_of[named] = (named[0], block_key(p))
+            if swapped_key(p):
+                full.setdefault((k[0], p.surname, p.given[0]), k)
+        keys.append(k)
     key_id: dict[tuple[str, str], int] = {}
-    for k in keys:
+    for k in key_of.values():
         key_id.setdefault(k, len(key_id))
     kuf = _UnionFind(len(key_id))
-    # exact swapped full names join their keys
-    full: dict[tuple[str, str, str], tuple[str, str]] = {}
-    for m, k in zip(mentions, keys):
-        p = parse_name(m.name)
-        if swapped_key(p):
-            full.setdefault((k[0], p.surname, p.given[0]), k)
     for (group, surname, given), k in full.items():
         other = full.get((group, given, surname))
         if other is not None:
@@ -853,9 +860,10 @@ def blocks(mentions: list[Mention], uf: _UnionFind | None = None) -> list[list[i
                 kuf.union(root_key[root], kid)
             else:
                 root_key[root] = kid
+    root_of = {k: kuf.find(i) for k, i in key_id.items()}
     grouped: dict[int, list[int]] = defaultdict(list)
     for r, k in enumerate(keys):
-        grouped[kuf.find(key_id[k])].append(r)
+        grouped[root_of[k]].append(r)
     return sorted(grouped.values(), key=lambda rows: rows[0])
 
 
