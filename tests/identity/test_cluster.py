@@ -217,3 +217,32 @@ def test_scipy_linkage_merges_as_the_heap_does():
     # incompatible names, the same way
     names = [frozenset([parse_name("Wei Wang")]), frozenset([parse_name("Wen Wang")])] + [wang] * (k - 2)
     assert _apply(k, _average_linkage(names, [frozenset()] * k, a, b, p, 0.5), 0.5) == [[0], [1], [2, 3, 4]] + alone
+
+
+def test_prepared_shortcuts_give_the_matrices_the_plain_definitions_give():
+    """prepare() takes the rare co-authors' matrix from the co-authors' columns and embeds only mentions with a
+    text: both must equal what the plain definitions give, bit for bit (rows, column order, values), including a
+    chunk where every co-author has a very common surname (no rare term at all)."""
+    rows = [["wei wang", "maria gini"], [], ["li zhang", "ann lee", "wei wang"], ["bo chen"], ["ann lee"]]
+    full = cluster._vocab_matrix(rows, binary=True, idf=False, unit=False)
+    for rows_, (matrix, terms) in ((rows, cluster._vocab_matrix_and_terms(rows, binary=True, idf=False, unit=False)),
+                                   ([["wei wang"], ["li zhang"]], cluster._vocab_matrix_and_terms(
+                                       [["wei wang"], ["li zhang"]], binary=True, idf=False, unit=False))):
+        keep = np.array([not cluster._common_key(t) for t in terms])
+        expected = cluster._vocab_matrix([[k for k in r if not cluster._common_key(k)] for r in rows_], binary=True,
+                                         idf=False, unit=False)
+        got = cluster._keep_columns(matrix, keep)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        assert np.array_equal(got.indptr, expected.indptr) and np.array_equal(got.indices, expected.indices)
+        assert np.array_equal(got.data, expected.data)
+    assert full.shape[1] == 5 and cluster._keep_columns(full, np.ones(5, bool)).nnz == full.nnz
+
+    from scholarlens.embed import _normalise_rows, static_table, words
+
+    mentions = [Mention(f"m{i}", "Ann Lee", title=t, text=a) for i, (t, a) in
+                enumerate([("Graph neural networks", None), (None, None), (None, "We study sparse attention."), ("", "")])]
+    prepared = cluster.prepare(mentions)
+    texts = [" ".join(filter(None, [m.title, "", m.text])) for m in prepared.mentions]
+    plain = _normalise_rows(static_table().embed_tokens([words(t) for t in texts]).astype(np.float32))
+    assert prepared.embedding.dtype == plain.dtype and np.array_equal(prepared.embedding, plain)
+    assert (np.linalg.norm(prepared.embedding, axis=1) > 0).tolist() == [True, False, True, False]
