@@ -83,6 +83,27 @@ def test_small_chunks_keep_every_firm_link_and_nearly_every_person(sample_store,
     assert len(whole & chunked) >= 0.995 * len(whole)
 
 
+def test_chunk_rows_read_once_are_the_rows_of_each_chunk(sample_store, tmp_path):
+    """compute_persons reads each chunk from tables made once (_prepare_chunk_reads): every chunk's rows must be
+    what mention_rows reads for its nodes from the whole store, column for column, on a store with raw names,
+    organisations, ORCIDs and a source's claimed works."""
+    con = connect(_copy(sample_store, tmp_path))
+    try:
+        claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
+        chunks, _ = persons._plan_blocks(con, NO_CORRECTIONS, claimed, [], 40)
+        persons._prepare_chunk_reads(con, chunks)
+        pairs = [(persons._chunk_rows(con, i), persons.mention_rows(con, nodes)) for i, nodes in enumerate(chunks)]
+    finally:
+        con.close()
+    assert len(chunks) >= 5
+    for fast, whole in pairs:
+        assert fast.num_rows == whole.num_rows > 0
+        assert [c.to_pylist() for c in fast.columns] == [c.to_pylist() for c in whole.columns]
+    rows = [r for fast, _ in pairs for r in fast.to_pylist()]
+    assert any(r["org"] for r in rows) and any(r["orcid"] for r in rows) and any(r["claimed"] for r in rows)
+    assert any(len(r["names"] or []) > 1 for r in rows)
+
+
 def _tables(store, chunk_mentions, workers):
     con = connect(store)
     try:

@@ -77,7 +77,9 @@ CREATE OR REPLACE TEMP TABLE _mention_nodes AS
 SELECT a.work_id, a.author_id,
        coalesce(a.raw_name, au.name, substr(a.author_id, strpos(a.author_id, ':') + 1)) AS name, au.orcid,
        CASE WHEN a.author_id NOT LIKE 'name:%' OR c.work_id IS NOT NULL THEN a.author_id
-            ELSE a.work_id || '{SEP}' || a.author_id END AS node
+            ELSE a.work_id || '{SEP}' || a.author_id END AS node,
+       -- what the engine's rows need beside (see _ENGINE_MENTIONS_SQL)
+       coalesce(a.raw_name, au.name) AS printed_name, a.raw_affiliation, c.work_id IS NOT NULL AS claimed
 FROM authorships a JOIN authors au USING (author_id) JOIN works w USING (work_id)
 LEFT JOIN (SELECT DISTINCT work_id, author_id FROM author_claims) c
        ON c.work_id = a.work_id AND c.author_id = a.author_id
@@ -111,7 +113,7 @@ def mention_rows(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None) 
                 SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
                 FROM authorships JOIN authors au USING (author_id) {chunk_works} GROUP BY work_id),
             orgs AS (
-                SELECT ai.work_id, ai.author_id, string_agg(DISTINCT i.name, '; ') AS org
+                SELECT ai.work_id, ai.author_id, string_agg(DISTINCT i.name, '; ' ORDER BY i.name) AS org
                 FROM authorship_institutions ai JOIN institutions i USING (institution_id)
                 {chunk_works.replace("work_id IN", "ai.work_id IN")} GROUP BY ALL)
             SELECT a.work_id, a.author_id, coalesce(a.raw_name, au.name), au.orcid,
@@ -130,6 +132,55 @@ def mention_rows(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None) 
                 con.execute("DROP TABLE IF EXISTS _mention_nodes")
             con.execute("DROP TABLE IF EXISTS _chunk_mentions")
     return rows
+
+
+# The engine's mentions of every chunk, read once (_prepare_chunk_reads) so that each chunk's rows are a cheap
+# filter: reading a chunk from the whole store joined 27.5M authorships on (work_id, author_id) and listed the
+# co-authors of its works again, 6 s a chunk on the 100M store, while the workers waited for the next.
+_ENGINE_MENTIONS_SQL = """
+CREATE OR REPLACE TEMP TABLE _engine_mentions AS
+WITH orgs AS (
+    SELECT ai.work_id, ai.author_id, string_agg(DISTINCT i.name, '; ' ORDER BY i.name) AS org
+    FROM authorship_institutions ai JOIN institutions i USING (institution_id) GROUP BY ALL)
+SELECT nc.chunk, m.work_id, m.author_id, m.printed_name AS name, m.orcid,
+       coalesce(m.raw_affiliation, orgs.org) AS org, m.claimed
+FROM _mention_nodes m JOIN _node_chunks nc USING (node)
+LEFT JOIN orgs ON orgs.work_id = m.work_id AND orgs.author_id = m.author_id
+ORDER BY nc.chunk  -- a chunk's rows together: reading one skips the others' row groups
+"""
+
+# Every author name of each work some engine mention is on, in byline order (the mentions' co-authors).
+_ENGINE_WORK_NAMES_SQL = """
+CREATE OR REPLACE TEMP TABLE _engine_work_names AS
+SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
+FROM authorships JOIN authors au USING (author_id)
+WHERE work_id IN (SELECT work_id FROM _engine_mentions) GROUP BY work_id
+"""
+
+_CHUNK_ROWS_SQL = """
+SELECT m.work_id, m.author_id, m.name, m.orcid, m.org, w.venue, w.year, w.title, w.abstract, n.names, m.claimed
+FROM (SELECT * FROM _engine_mentions WHERE chunk = $chunk) m JOIN works w USING (work_id)
+LEFT JOIN _engine_work_names n USING (work_id)
+ORDER BY m.work_id, m.author_id
+"""
+
+
+def _prepare_chunk_reads(con: duckdb.DuckDBPyConnection, chunks: list[set[str]]) -> None:
+    """The temporary tables ``_chunk_rows`` reads (after _plan_blocks, which leaves _mention_nodes)."""
+    con.register("_chunk_of_node", pd.DataFrame({
+        "node": pd.Series([node for nodes in chunks for node in nodes], dtype=object),
+        "chunk": pd.Series([i for i, nodes in enumerate(chunks) for _ in nodes], dtype="int64")}))
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _node_chunks AS SELECT * FROM _chunk_of_node")
+    finally:
+        con.unregister("_chunk_of_node")
+    con.execute(_ENGINE_MENTIONS_SQL)
+    con.execute(_ENGINE_WORK_NAMES_SQL)
+
+
+def _chunk_rows(con: duckdb.DuckDBPyConnection, chunk: int) -> pa.Table:
+    """``mention_rows(con, chunks[chunk])``, read from the tables _prepare_chunk_reads made."""
+    return con.sql(_CHUNK_ROWS_SQL, params={"chunk": chunk}).to_arrow_table()
 
 
 def mentions_from_rows(rows: pa.Table) -> list[Mention]:
@@ -335,12 +386,13 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         # connection refuses a second concurrent call, so the two take turns.
         con_lock = threading.Lock()
 
-        def rows_of(nodes):
+        def rows_of(chunk):
             with con_lock:
-                return mention_rows(con, nodes)
+                return _chunk_rows(con, chunk)
 
-        jobs = ((rows_of(nodes), [m for m in extra if _node_of(m.mention_id, claimed) in nodes],
-                 touches(plan.must_link, nodes), touches(plan.cannot_link, nodes)) for nodes in chunks)
+        _prepare_chunk_reads(con, chunks)
+        jobs = ((rows_of(i), [m for m in extra if _node_of(m.mention_id, claimed) in nodes],
+                 touches(plan.must_link, nodes), touches(plan.cannot_link, nodes)) for i, nodes in enumerate(chunks))
         workers = engine_workers(len(chunks)) if workers is None else workers
         seq = 0
         for done, clustered in enumerate(map_in_processes(_score_chunk, jobs, workers), 1):
@@ -357,8 +409,8 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         # Settled blocks stay in SQL: one person each, whatever their size, at no Python cost per mention.
         _append_settled(con, settled_nodes, seq)
     finally:
-        con.execute("DROP TABLE IF EXISTS _mention_nodes")
-        con.execute("DROP TABLE IF EXISTS _settled_mentions")
+        for table in ("_mention_nodes", "_settled_mentions", "_node_chunks", "_engine_mentions", "_engine_work_names"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     try:
         return _write_persons(con, plan)
     finally:
