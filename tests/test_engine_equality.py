@@ -180,6 +180,10 @@ def test_m_quotient_ties_round_alike(spark, tmp_path):
     for statement in statements(AS_OF):
         spark.sql(statement.spark).createOrReplaceTempView(statement.table)
     on_spark = spark.table("author_metrics").collect()[0]["m_quotient"]
+    # resolved once for all its readers: kept on disk by resolved_edges_view, not recomputed per statement
+    assert spark.catalog.isCached("_resolved_edges")
+    spark.table("_resolved_edges").unpersist()
+    assert not spark.catalog.isCached("_resolved_edges")
     for table in tables + ["work_citations", "author_metrics", "author_citations_by_year", "_resolved_edges",
                            "_work_codes", "_edge_codes"]:
         spark.catalog.dropTempView(table)

@@ -352,14 +352,25 @@ class _Files:
         return self.spark.read.parquet(self.uri(name)).count()
 
 
+def resolved_edges_view(spark):
+    """The view _resolved_edges (RESOLVED_EDGES_SQL over the session's citations, work_keys and works), made once
+    per session and kept on the executors' disks: the bibliometrics statements, the CD index and reference
+    novelty each read it, and a view alone would resolve every citation again for each of them (the DuckDB build
+    codes the graph once for the same reason). SparkBuild drops it with its views at the end of a build."""
+    from pyspark import StorageLevel
+
+    if not spark.catalog.tableExists("_resolved_edges"):
+        spark.sql(resolved_edges().spark).persist(StorageLevel.DISK_ONLY).createOrReplaceTempView("_resolved_edges")
+    return spark.table("_resolved_edges")
+
+
 def coded_graph_views(spark) -> None:
     """The views the bibliometrics statements read as the DuckDB build's coded graph (_work_codes, _edge_codes),
     with every id its own code (citation_graph.CODED_BY_ID_SQL), over the session's works, work_keys and
     citations; _resolved_edges (RESOLVED_EDGES_SQL) is made first when the session has none."""
     from ..analytics.citation_graph import CODED_BY_ID_SQL
 
-    if not spark.catalog.tableExists("_resolved_edges"):
-        spark.sql(resolved_edges().spark).createOrReplaceTempView("_resolved_edges")
+    resolved_edges_view(spark)
     for table, sql in CODED_BY_ID_SQL.items():
         name = f"analytics.citation_graph.CODED_BY_ID_SQL[{table}]"
         spark.sql(transpile(sql, name=name).spark).createOrReplaceTempView(table)
@@ -448,6 +459,8 @@ class SparkBuild:
     def _drop_views(self) -> None:
         for table in self.spark.catalog.listTables():
             if table.isTemporary:
+                if table.name == "_resolved_edges":  # persisted by resolved_edges_view
+                    self.spark.table(table.name).unpersist()
                 self.spark.catalog.dropTempView(table.name)
 
     def steps(self) -> list[tuple[str, Callable[[], None]]]:
@@ -540,9 +553,7 @@ class SparkBuild:
             self._write(statement.table, self.spark.sql(statement.spark))
 
     def _resolved_edges(self):
-        if not self.spark.catalog.tableExists("_resolved_edges"):
-            self._view("_resolved_edges", self.spark.sql(resolved_edges().spark))
-        return self.spark.table("_resolved_edges")
+        return resolved_edges_view(self.spark)
 
     def disruption(self) -> None:
         from pyspark.sql import functions as F
