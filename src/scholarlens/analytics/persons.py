@@ -254,10 +254,10 @@ def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, s
     Returns (chunks: a list of sets of firm-group nodes, settled: {firm-group node: number of its settled
     block}). Leaves the temporary table _mention_nodes."""
     with cyclic_gc_paused():  # a row, a Mention and a set per distinct name of the store (gcpause says why)
-        return _plan(con, plan, claimed, extra, chunk_mentions, max_block)
+        return _plan_blocks_unpaused(con, plan, claimed, extra, chunk_mentions, max_block)
 
 
-def _plan(con, plan, claimed, extra, chunk_mentions, max_block) -> tuple[list[set[str]], dict[str, int]]:
+def _plan_blocks_unpaused(con, plan, claimed, extra, chunk_mentions, max_block):
     constrained = {_node_of(mid, claimed) for pair in plan.must_link + plan.cannot_link for mid in pair}
     constrained |= {_node_of(mid, claimed) for _, mid in plan.touched}
     constrained |= {_node_of(m.mention_id, claimed) for m in extra}
