@@ -22,8 +22,9 @@ Only the name blocks that hold two or more firm groups (or a correction) go thro
 mentions all carry one source id (or ORCID) is one person whatever the scorer says, so it is settled here without
 preparing its texts. On stores where most names are unambiguous that is most of the work saved.
 A block of more than MAX_BLOCK_MENTIONS mentions is not scored either (its source ids decide; the store's meta
-table says so, and which names, for their profiles to say it), and the engine's results go to DuckDB chunk by chunk, where the person tables are aggregated: the
-step's memory is bounded by a chunk in Python and by DuckDB's limit in SQL.
+table says so, and which names, for their profiles to say it), and the engine's results go to DuckDB chunk by
+chunk, where the person tables are aggregated: the step's memory is bounded by a chunk in Python and by DuckDB's
+limit in SQL.
 
 A person's id is the author id that anchors it (its ORCID-bearing or source id with the most mentions), so
 profile addresses stay the same across rebuilds; a second person holding mentions of the same author id
