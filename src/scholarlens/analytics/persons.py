@@ -334,8 +334,8 @@ def _record_oversized(con: duckdb.DuckDBPyConnection, oversized: list[tuple[list
     log.warning("persons: %s", value)
     if has_meta:
         listed = sorted(oversized, key=lambda block: (-block[1], block[0]))[:MAX_LISTED_UNSCORED_BLOCKS]
-        con.execute("INSERT INTO meta VALUES ('persons_unscored', ?), ('persons_unscored_blocks', ?)", [value, json.dumps(
-            {"max_block": max_block, "blocks": [{"keys": keys, "mentions": n} for keys, n in listed]})])
+        which = json.dumps({"max_block": max_block, "blocks": [{"keys": keys, "mentions": n} for keys, n in listed]})
+        con.execute("INSERT INTO meta VALUES ('persons_unscored', ?), ('persons_unscored_blocks', ?)", [value, which])
 
 
 def _settled_table(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int]) -> None:
