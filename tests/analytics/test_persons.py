@@ -83,25 +83,54 @@ def test_small_chunks_keep_every_firm_link_and_nearly_every_person(sample_store,
     assert len(whole & chunked) >= 0.995 * len(whole)
 
 
-def test_chunk_rows_read_once_are_the_rows_of_each_chunk(sample_store, tmp_path):
-    """compute_persons reads each chunk from tables made once (_prepare_chunk_reads): every chunk's rows must be
-    what mention_rows reads for its nodes from the whole store, column for column, on a store with raw names,
-    organisations, ORCIDs and a source's claimed works."""
+def _engine_rows_by_hand(con) -> dict[tuple[str, str], dict]:
+    """What the engine reads of each mention, from the store's tables in Python: the oracle for the SQL."""
+    authors = {a: (name, orcid) for a, name, orcid in con.execute("SELECT author_id, name, orcid FROM authors").fetchall()}
+    works = {w[0]: w[1:] for w in con.execute("SELECT work_id, venue, year, title, abstract FROM works").fetchall()}
+    claims = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
+    orgs = defaultdict(set)
+    for work, author, org in con.execute("SELECT ai.work_id, ai.author_id, i.name FROM authorship_institutions ai "
+                                         "JOIN institutions i USING (institution_id)").fetchall():
+        orgs[work, author].add(org)
+    authorships = [a for a in con.execute("SELECT work_id, author_id, position, raw_name, raw_affiliation "
+                                          "FROM authorships").fetchall() if a[1] in authors and a[0] in works]
+    byline = defaultdict(list)
+    for work, author, position, raw, _ in authorships:
+        byline[work].append((position is None, position or 0, author, raw if raw is not None else authors[author][0]))
+    rows = {}
+    for work, author, _, raw, affiliation in authorships:
+        venue, year, title, abstract = works[work]
+        org = affiliation if affiliation is not None else ("; ".join(sorted(orgs[work, author])) or None)
+        rows[work, author] = dict(
+            work_id=work, author_id=author, name=raw if raw is not None else authors[author][0],
+            orcid=authors[author][1], org=org, venue=venue, year=year, title=title, abstract=abstract,
+            names=[n for *_, n in sorted(byline[work])], claimed=(work, author) in claims)
+    return rows
+
+
+def test_chunk_rows_are_what_the_store_holds_for_each_mention(sample_store, tmp_path):
+    """compute_persons reads each chunk from tables made once (_prepare_chunk_reads): every chunk's rows are the
+    store's, worked out by hand in Python, in (work, author) order, on a store with raw names, organisations,
+    ORCIDs and a source's claimed works; and mention_rows for a chunk's nodes reads the same."""
     con = connect(_copy(sample_store, tmp_path))
     try:
         claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
         chunks, _ = persons._plan_blocks(con, NO_CORRECTIONS, claimed, [], 40)
         persons._prepare_chunk_reads(con, chunks)
-        pairs = [(persons._chunk_rows(con, i), persons.mention_rows(con, nodes)) for i, nodes in enumerate(chunks)]
+        read = [persons._chunk_rows(con, i).to_pylist() for i in range(len(chunks))]
+        persons._drop(con, persons._CHUNK_READ_TABLES)
+        alone = persons.mention_rows(con, chunks[2]).to_pylist()
+        expected = _engine_rows_by_hand(con)
     finally:
         con.close()
     assert len(chunks) >= 5
-    for fast, whole in pairs:
-        assert fast.num_rows == whole.num_rows > 0
-        assert [c.to_pylist() for c in fast.columns] == [c.to_pylist() for c in whole.columns]
-    rows = [r for fast, _ in pairs for r in fast.to_pylist()]
-    assert any(r["org"] for r in rows) and any(r["orcid"] for r in rows) and any(r["claimed"] for r in rows)
-    assert any(len(r["names"] or []) > 1 for r in rows)
+    for nodes, rows in zip(chunks, read):
+        keys = sorted(k for k in expected if persons._node_of(persons.mention_id(*k), claimed) in nodes)
+        assert rows == [expected[k] for k in keys] and rows
+    assert alone == read[2]
+    everything = [r for rows in read for r in rows]
+    assert any(r["org"] for r in everything) and any(r["orcid"] for r in everything)
+    assert any(r["claimed"] for r in everything) and any(len(r["names"]) > 1 for r in everything)
 
 
 def _tables(store, chunk_mentions, workers):

@@ -94,45 +94,21 @@ def load_mentions(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None)
 
 
 def mention_rows(con: duckdb.DuckDBPyConnection, nodes: set[str] | None = None) -> pa.Table:
-    """What ``load_mentions`` reads, as Arrow columns: cheap to send to another process."""
-    only, chunk_works = "", ""
-    if nodes is not None:
-        # The chunk's mentions first, so that the co-author lists and organisations below are aggregated over the
-        # chunk's works only, not over the whole store once per chunk.
-        con.register("_engine_nodes", pd.DataFrame({"node": sorted(nodes)}, dtype=object))
-        made_nodes = not _has_temp_table(con, "_mention_nodes")  # compute_persons makes it once for every chunk
-        if made_nodes:
-            con.execute(_MENTION_NODES_SQL)
-        con.execute("""CREATE OR REPLACE TEMP TABLE _chunk_mentions AS
-                       SELECT work_id, author_id FROM _mention_nodes WHERE node IN (SELECT node FROM _engine_nodes)""")
-        only = "WHERE (a.work_id, a.author_id) IN (SELECT work_id, author_id FROM _chunk_mentions)"
-        chunk_works = "WHERE work_id IN (SELECT work_id FROM _chunk_mentions)"
+    """What ``load_mentions`` reads, as Arrow columns: cheap to send to another process. One chunk of the tables
+    compute_persons reads its chunks from (``_prepare_chunk_reads``), made for these nodes alone."""
+    made_nodes = not _has_temp_table(con, "_mention_nodes")  # compute_persons makes it once for every chunk
+    if made_nodes:
+        con.execute(_MENTION_NODES_SQL)
     try:
-        rows = con.sql(
-            f"""
-            WITH names AS (
-                SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
-                FROM authorships JOIN authors au USING (author_id) {chunk_works} GROUP BY work_id),
-            orgs AS (
-                SELECT ai.work_id, ai.author_id, string_agg(DISTINCT i.name, '; ' ORDER BY i.name) AS org
-                FROM authorship_institutions ai JOIN institutions i USING (institution_id)
-                {chunk_works.replace("work_id IN", "ai.work_id IN")} GROUP BY ALL)
-            SELECT a.work_id, a.author_id, coalesce(a.raw_name, au.name), au.orcid,
-                   coalesce(a.raw_affiliation, orgs.org), w.venue, w.year, w.title, w.abstract, names.names,
-                   EXISTS (SELECT 1 FROM author_claims c WHERE c.author_id = a.author_id AND c.work_id = a.work_id)
-            FROM authorships a JOIN authors au USING (author_id) JOIN works w USING (work_id)
-            LEFT JOIN names USING (work_id) LEFT JOIN orgs ON orgs.work_id = a.work_id AND orgs.author_id = a.author_id
-            {only}
-            ORDER BY a.work_id, a.author_id
-            """
-        ).to_arrow_table()
+        _prepare_chunk_reads(con, None if nodes is None else [nodes])
+        return _chunk_rows(con, 0)
     finally:
-        if nodes is not None:
-            con.unregister("_engine_nodes")
-            if made_nodes:
-                con.execute("DROP TABLE IF EXISTS _mention_nodes")
-            con.execute("DROP TABLE IF EXISTS _chunk_mentions")
-    return rows
+        _drop(con, _CHUNK_READ_TABLES + (("_mention_nodes",) if made_nodes else ()))
+
+
+def _drop(con: duckdb.DuckDBPyConnection, tables) -> None:
+    for table in tables:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 # The engine's mentions of every chunk, read once (_prepare_chunk_reads) so that each chunk's rows are a cheap
@@ -166,21 +142,28 @@ ORDER BY m.work_id, m.author_id
 """
 
 
-def _prepare_chunk_reads(con: duckdb.DuckDBPyConnection, chunks: list[set[str]]) -> None:
-    """The temporary tables ``_chunk_rows`` reads (after _plan_blocks, which leaves _mention_nodes)."""
-    con.register("_chunk_of_node", pd.DataFrame({
-        "node": pd.Series([node for nodes in chunks for node in nodes], dtype=object),
-        "chunk": pd.Series([i for i, nodes in enumerate(chunks) for _ in nodes], dtype="int64")}))
-    try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _node_chunks AS SELECT * FROM _chunk_of_node")
-    finally:
-        con.unregister("_chunk_of_node")
+_CHUNK_READ_TABLES = ("_node_chunks", "_engine_mentions", "_engine_work_names")
+
+
+def _prepare_chunk_reads(con: duckdb.DuckDBPyConnection, chunks: list[set[str]] | None) -> None:
+    """The temporary tables ``_chunk_rows`` reads (_CHUNK_READ_TABLES; over _mention_nodes, which _plan_blocks
+    leaves): chunk i holds the mentions of the nodes chunks[i]; chunks None: one chunk of every mention."""
+    if chunks is None:
+        con.execute("CREATE OR REPLACE TEMP TABLE _node_chunks AS SELECT DISTINCT node, 0 AS chunk FROM _mention_nodes")
+    else:
+        con.register("_chunk_of_node", pd.DataFrame({
+            "node": pd.Series([node for nodes in chunks for node in nodes], dtype=object),
+            "chunk": pd.Series([i for i, nodes in enumerate(chunks) for _ in nodes], dtype="int64")}))
+        try:
+            con.execute("CREATE OR REPLACE TEMP TABLE _node_chunks AS SELECT * FROM _chunk_of_node")
+        finally:
+            con.unregister("_chunk_of_node")
     con.execute(_ENGINE_MENTIONS_SQL)
     con.execute(_ENGINE_WORK_NAMES_SQL)
 
 
 def _chunk_rows(con: duckdb.DuckDBPyConnection, chunk: int) -> pa.Table:
-    """``mention_rows(con, chunks[chunk])``, read from the tables _prepare_chunk_reads made."""
+    """The engine's rows of one chunk (see mentions_from_rows), read from the tables _prepare_chunk_reads made."""
     return con.sql(_CHUNK_ROWS_SQL, params={"chunk": chunk}).to_arrow_table()
 
 
@@ -206,7 +189,7 @@ def mentions_from_rows(rows: pa.Table) -> list[Mention]:
 
 
 def _has_temp_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [name]).fetchone()[0] > 0
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [name]).fetchall()[0][0] > 0
 
 
 def _orcid(value: str) -> str:
@@ -244,6 +227,7 @@ def _split_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, 
     return chunks, settled  # _mention_nodes stays for mention_rows; compute_persons drops it
 
 
+@cyclic_gc_paused()
 def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, str]], extra: list[Mention],
                  chunk_mentions: int, max_block: int = MAX_BLOCK_MENTIONS) -> tuple[list[set[str]], dict[str, int]]:
     """Group the store's mentions by name block (the engine's own blocks(), with the corrections' must-links) and
@@ -253,12 +237,8 @@ def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, s
     person (see MAX_BLOCK_MENTIONS).
 
     Returns (chunks: a list of sets of firm-group nodes, settled: {firm-group node: number of its settled
-    block}). Leaves the temporary table _mention_nodes."""
-    with cyclic_gc_paused():  # a row, a Mention and a set per distinct name of the store (gcpause says why)
-        return _plan_blocks_unpaused(con, plan, claimed, extra, chunk_mentions, max_block)
-
-
-def _plan_blocks_unpaused(con, plan, claimed, extra, chunk_mentions, max_block):
+    block}). Leaves the temporary table _mention_nodes. Python's cyclic collector is paused: a row, a Mention and
+    a set per distinct name of the store (gcpause says why)."""
     constrained = {_node_of(mid, claimed) for pair in plan.must_link + plan.cannot_link for mid in pair}
     constrained |= {_node_of(mid, claimed) for _, mid in plan.touched}
     constrained |= {_node_of(m.mention_id, claimed) for m in extra}
@@ -410,8 +390,7 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         # Settled blocks stay in SQL: one person each, whatever their size, at no Python cost per mention.
         _append_settled(con, settled_nodes, seq)
     finally:
-        for table in ("_mention_nodes", "_settled_mentions", "_node_chunks", "_engine_mentions", "_engine_work_names"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+        _drop(con, ("_mention_nodes", "_settled_mentions") + _CHUNK_READ_TABLES)
     try:
         return _write_persons(con, plan)
     finally:
@@ -551,16 +530,12 @@ def engine_workers(chunks: int) -> int:
     return worker_count(chunks, ENGINE_WORKER_BYTES)
 
 
+@cyclic_gc_paused()
 def _score_chunk(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str, str]],
                  cannot_link: list[tuple[str, str]]) -> pa.Table:
     """One chunk through the engine: its mentions' clusters as Arrow columns (_CLUSTERED_COLUMNS), in the
-    engine's order, small to send back and appended to DuckDB as they are."""
-    with cyclic_gc_paused():  # a chunk makes millions of small objects (gcpause says why)
-        return _clustered_rows(rows, extra, must_link, cannot_link)
-
-
-def _clustered_rows(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str, str]],
-                    cannot_link: list[tuple[str, str]]) -> pa.Table:
+    engine's order, small to send back and appended to DuckDB as they are. Python's cyclic collector is paused: a
+    chunk makes millions of small objects (gcpause says why)."""
     mentions = mentions_from_rows(rows) + extra
     ids = {m.mention_id for m in mentions}
     must = [p for p in must_link if p[0] in ids or p[1] in ids]

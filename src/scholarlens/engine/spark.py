@@ -459,8 +459,8 @@ class SparkBuild:
     def _drop_views(self) -> None:
         for table in self.spark.catalog.listTables():
             if table.isTemporary:
-                if table.name == "_resolved_edges":  # persisted by resolved_edges_view
-                    self.spark.table(table.name).unpersist()
+                if self.spark.catalog.isCached(table.name):  # resolved_edges_view persists its view
+                    self.spark.catalog.uncacheTable(table.name)
                 self.spark.catalog.dropTempView(table.name)
 
     def steps(self) -> list[tuple[str, Callable[[], None]]]:

@@ -1205,6 +1205,7 @@ def _triu(k: int) -> tuple[np.ndarray, np.ndarray]:
 # Entry points
 
 
+@cyclic_gc_paused()
 def disambiguate(
     mentions: Sequence[Mention],
     must_link: Iterable[tuple[str, str]] = (),
@@ -1213,14 +1214,10 @@ def disambiguate(
     model: Model | None = None,
     prepared: Prepared | None = None,
 ) -> dict[str, str]:
-    """``{mention_id: cluster_id}`` for every mention. See the module docstring."""
+    """``{mention_id: cluster_id}`` for every mention. See the module docstring. Python's cyclic collector is
+    paused: most of the time here is spent making small objects (gcpause says why)."""
     if not mentions:
         return {}
-    with cyclic_gc_paused():  # most of the time here is spent making small objects (gcpause says why)
-        return _disambiguate(mentions, must_link, cannot_link, model, prepared)
-
-
-def _disambiguate(mentions, must_link, cannot_link, model, prepared) -> dict[str, str]:
     ids = [m.mention_id for m in mentions]
     if len(set(ids)) != len(ids):
         raise ValueError("mention ids must be unique")

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from .. import __version__
 from pydantic import BaseModel, Field
 
+from ..engine.parquet_io import build_notes
 from ..embed import WorkIndex, load_embedder
 from ..store import connect, default_store_path
 from ..store import queries
@@ -121,7 +122,7 @@ def create_app(store: str | Path | None, admin_token: str | None = None) -> Fast
             "UNION ALL SELECT 'citations', count(*) FROM citations UNION ALL SELECT 'quarantined', count(*) FROM quarantine"
         ).fetchall())
         return templates.TemplateResponse(request, "home.html", {"authors": authors, "counts": counts,
-                                                                 "notes": queries.build_notes(c)})
+                                                                 "notes": build_notes(c)})
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     def search_page(request: Request, q: str = Query("", max_length=200)):

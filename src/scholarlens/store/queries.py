@@ -289,13 +289,6 @@ def _unscored_name_block(con, name: str | None) -> dict | None:
     return None
 
 
-def build_notes(con) -> dict[str, str]:
-    """What the last build said about its own results (engine.parquet_io.BUILD_NOTES), for the home page."""
-    from ..engine.parquet_io import build_notes as notes
-
-    return notes(con)
-
-
 def _corrections_of(con, person_id: str) -> list[dict]:
     from ..identity.corrections import list_corrections
 
