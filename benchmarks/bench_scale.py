@@ -215,6 +215,15 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
+def _rss_kb(pid: int) -> int:
+    """Resident set of one process (kB), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+    except OSError:
+        return 0
+
+
 def _du(path: Path) -> int:
     total = 0
     for base, _, files in os.walk(path):
@@ -241,8 +250,10 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
     """
     import resource
 
-    peak = {"rss": 0, "disk": 0}
+    peak = {"rss": 0, "disk": 0, "step_rss": 0}  # step_rss: the tree's peak since the current step started
     steps: list[tuple[str, float]] = []
+    # per step: the tree's and the main process's resident memory as it started, and the tree's peak during it
+    step_memory: dict[str, dict[str, int]] = {}
     start = time.perf_counter()
     load_start = _loadavg()
 
@@ -258,7 +269,8 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
     def sample() -> None:
         ticks = 0
         while not done.is_set():
-            peak["rss"] = max(peak["rss"], _tree_rss_kb(proc.pid))
+            now = _tree_rss_kb(proc.pid)
+            peak["rss"], peak["step_rss"] = max(peak["rss"], now), max(peak["step_rss"], now)
             if scratch is not None and ticks % 10 == 0 and scratch.exists():
                 peak["disk"] = max(peak["disk"], _du(scratch))
             ticks += 1
@@ -271,8 +283,14 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
             if log:
                 log.write(line)
             if line.startswith("step "):
+                tree_kb, main_kb = _tree_rss_kb(proc.pid), _rss_kb(proc.pid)
+                if steps:
+                    step_memory[steps[-1][0]]["peak_mb"] = round(max(peak["step_rss"], tree_kb) / 1024)
+                peak["step_rss"] = tree_kb
                 steps.append((line[5:].strip(), time.perf_counter() - start))
-                print(f"    {line.strip()} at {steps[-1][1]:.0f} s, {peak['rss'] / 1024:,.0f} MB so far", file=sys.stderr)
+                step_memory[steps[-1][0]] = {"start_tree_mb": round(tree_kb / 1024), "start_main_mb": round(main_kb / 1024)}
+                print(f"    {line.strip()} at {steps[-1][1]:.0f} s, {peak['rss'] / 1024:,.0f} MB so far "
+                      f"(now {tree_kb / 1024:,.0f} MB, main process {main_kb / 1024:,.0f} MB)", file=sys.stderr)
             elif "Warning" not in line and "WARN" not in line and line.strip():
                 tail.append(line.rstrip())
                 del tail[:-400]
@@ -294,7 +312,7 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
         log.close()
     wall = time.perf_counter() - start
     common = dict(wall_s=round(wall, 1), peak_rss_mb=round(peak["rss"] / 1024), scratch_peak_mb=round(peak["disk"] / 2**20),
-                  load_start=load_start, load_end=_loadavg())
+                  load_start=load_start, load_end=_loadavg(), step_memory=step_memory)
     if proc.returncode:
         finished = {name: round(b - a, 1) for (name, a), (_, b) in zip(steps, steps[1:])}
         error = next((line for line in reversed(tail) if ("Error" in line or "Exception" in line) and not line.startswith("\t")),
@@ -506,6 +524,18 @@ def render(results: list[dict], argv: list[str], started: str) -> str:
             t = e["timings"]
             lines.append(f"| {r['graph']['edges']:,} | {engine} | {persons} | " + " | ".join(
                 f"{t[s]:.1f}" if s in t else "-" for s in steps) + " |")
+    measured = [(r, engine, e) for r in results for engine, e in r["engines"].items() if e.get("step_memory")]
+    if measured:
+        lines += ["", "Memory by step (MiB; /proc's kB are KiB): the process tree's resident set as the step started, "
+                  "the main process's part of it, and the tree's peak during the step:", "",
+                  "| edges | engine | persons step | " + " | ".join(steps[1:-1]) + " |", "|---|---|---|" + "---|" * (len(steps) - 2)]
+        for r, engine, e in measured:
+            persons = r.get("options", {}).get("persons", "build")
+            cells = []
+            for s in steps[1:-1]:
+                m = e["step_memory"].get(s)
+                cells.append(f"{m['start_tree_mb']:,} / {m['start_main_mb']:,} → {m['peak_mb']:,}" if m and "peak_mb" in m else "-")
+            lines.append(f"| {r['graph']['edges']:,} | {engine} | {persons} | " + " | ".join(cells) + " |")
     lines += ["", "Equality of the two engines' outputs:", ""]
     for r in results:
         if "comparison" not in r:

@@ -6,7 +6,7 @@ import time
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from scholarlens.analytics.processes import map_in_processes, worker_count
+from scholarlens.analytics.processes import map_in_processes, release_workers, worker_count
 
 
 def _sum_after(table: pa.Table, delay: float) -> tuple[int, int]:
@@ -34,6 +34,50 @@ def test_a_failing_piece_raises_in_the_caller():
         pass
     else:
         raise AssertionError("the worker's error was lost")
+
+
+def _pid_after(delay: float) -> int:
+    time.sleep(delay)  # long enough for both workers to take a piece
+    return os.getpid()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_released_workers_end_and_the_next_map_starts_new_ones():
+    """An idle worker keeps the memory its pieces grew it to; released, it is gone (a build releases them after
+    every step)."""
+    pids = set(map_in_processes(_pid_after, [(0.3,)] * 4, workers=2))
+    assert len(pids) == 2 and all(_running(pid) for pid in pids)  # reused by later maps until released
+    release_workers()
+    assert not any(_running(pid) for pid in pids)
+    again = set(map_in_processes(_pid_after, [(0.3,)] * 4, workers=2))
+    assert len(again) == 2 and again.isdisjoint(pids)
+    release_workers()
+    release_workers()  # with no workers running: nothing to do, no error
+
+
+def test_a_build_ends_the_workers_a_step_left(sample_store, tmp_path):
+    """analyse() releases the workers after each step: workers started before it are gone when it returns."""
+    import shutil
+
+    from scholarlens.analytics.build import analyse
+    from scholarlens.store.db import connect
+
+    pids = set(map_in_processes(_pid_after, [(0.3,)] * 4, workers=2))
+    assert all(_running(pid) for pid in pids)
+    shutil.copy(sample_store, tmp_path / "store.duckdb")
+    con = connect(tmp_path / "store.duckdb")
+    try:
+        analyse(con)
+    finally:
+        con.close()
+    assert not any(_running(pid) for pid in pids)
 
 
 def test_worker_count_is_bounded_by_pieces_cores_and_memory():

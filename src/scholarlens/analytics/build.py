@@ -13,6 +13,7 @@ from .citation_graph import coded_citations
 from .citation_measures import compute_disruption, compute_refnovelty
 from .codelinks import classify_host, find_code_links
 from .persons import compute_persons
+from .processes import release_workers
 from .ai_scores import compute_ai_scores
 from .semantic import compute_semantic_novelty
 
@@ -79,6 +80,7 @@ def analyse(
                 if name == GRAPH_STEPS[0]:
                     graph.enter_context(coded_citations(con))
                 step()
+                release_workers()  # the next step's pieces start in fresh workers, not on this step's leftovers
                 if name == GRAPH_STEPS[-1]:
                     graph.close()
         # Computed figures are "as of" this build, not as of whenever they are read.

@@ -7,9 +7,11 @@ output is the one a loop in the calling process would give. While the workers co
 next piece; at most one piece waits beyond those being computed, so memory stays at workers + 1 pieces.
 
 joblib's loky workers, not multiprocessing's: they never re-run the caller's script (a user's script without a
-``__main__`` guard, a notebook, ``python -`` all work), they are started once and reused by every step of a
-build, and they cap each worker's BLAS threads so that workers x threads fit the cores. A single piece, or a
-single core, runs in the calling process instead.
+``__main__`` guard, a notebook, ``python -`` all work), they are started once and reused by every piece of a
+step, and they cap each worker's BLAS threads so that workers x threads fit the cores. A single piece, or a
+single core, runs in the calling process instead. A build ends the workers after each step
+(``release_workers``): a worker keeps the memory its last piece grew it to, and the next step's pieces would
+start on top of it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 
 from joblib import Parallel, delayed
+from joblib.externals.loky import get_reusable_executor
 
-__all__ = ["worker_count", "map_in_processes", "available_memory_bytes"]
+__all__ = ["worker_count", "map_in_processes", "release_workers", "available_memory_bytes"]
 
 
 def available_memory_bytes() -> int | None:
@@ -52,3 +55,12 @@ def map_in_processes(fn: Callable, jobs: Iterable[tuple], workers: int) -> Itera
     parallel = Parallel(n_jobs=workers, backend="loky", return_as="generator", batch_size=1,
                         pre_dispatch=workers + 1, max_nbytes=None)
     yield from parallel(delayed(fn)(*job) for job in jobs)
+
+
+def release_workers() -> None:
+    """End the worker processes map_in_processes started, returning their memory to the machine; the next map
+    starts new ones (about half a second). Python seldom gives a process's freed memory back to the system, so
+    an idle worker stays as large as its largest piece: at 100M citations, persons' engine workers still held
+    their chunks' memory when the CD index's pieces came to them."""
+    # With no workers running this makes an executor without starting any process, and shuts it down at once.
+    get_reusable_executor().shutdown(wait=True)

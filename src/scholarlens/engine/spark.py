@@ -62,6 +62,7 @@ import pandas as pd
 
 from scholarlens.engine import parquet_io  # absolute: spark-submit runs this file as a script (see main)
 from scholarlens.engine.sql import resolved_edges, statements, transpile
+from scholarlens.analytics.processes import release_workers
 
 WORK_NOVELTY_SCHEMA = (
     "work_id string, distance double, novelty double, cohort_size int, reason string, "
@@ -440,6 +441,7 @@ class SparkBuild:
                     self.on_step(name)
                 start = time.perf_counter()
                 step()
+                release_workers()  # persons' engine workers on the driver: their memory back before Spark's steps
                 self.timings[name] = round(time.perf_counter() - start, 3)
                 self.steps_run.append(name)
         finally:
