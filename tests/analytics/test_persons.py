@@ -240,3 +240,27 @@ def test_a_settled_person_is_named_by_its_most_frequent_name_ties_to_the_first_w
         assert con.execute("SELECT DISTINCT cluster FROM _clustered").fetchall() == [(cluster_id_for(mids),)]
     finally:
         con.close()
+
+
+def test_the_co_authors_of_a_work_above_the_engines_limit_are_not_read(sample_store, tmp_path):
+    """A work of more than MAX_WORK_AUTHORS authors reaches the engine without its author list (the engine would
+    not read it: cluster.prepare); a work at the limit keeps all of it, in byline order."""
+    from scholarlens.identity.cluster import MAX_WORK_AUTHORS
+
+    con = connect(_copy(sample_store, tmp_path))
+    try:
+        for work, size in (("test:at-limit", MAX_WORK_AUTHORS), ("test:above-limit", MAX_WORK_AUTHORS + 1)):
+            con.execute("INSERT INTO works (work_id, title, year) VALUES (?, 'A large collaboration', 2020)", [work])
+            for k in range(size):
+                author = f"name:{work} member {k}"
+                con.execute("INSERT INTO authors (author_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                            [author, f"Member{k} Collab"])
+                con.execute("INSERT INTO authorships (work_id, author_id, position) VALUES (?, ?, ?)", [work, author, k])
+        rows = persons.mention_rows(con).to_pylist()
+    finally:
+        con.close()
+    names = {(r["work_id"], r["author_id"]): r["names"] for r in rows if r["work_id"].startswith("test:")}
+    assert len(names) == 2 * MAX_WORK_AUTHORS + 1  # every mention of both works is read
+    at_limit = {tuple(n) for (work, _), n in names.items() if work == "test:at-limit"}
+    assert at_limit == {tuple(f"Member{k} Collab" for k in range(MAX_WORK_AUTHORS))}
+    assert all(n is None for (work, _), n in names.items() if work == "test:above-limit")

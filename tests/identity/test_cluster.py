@@ -246,3 +246,20 @@ def test_prepared_shortcuts_give_the_matrices_the_plain_definitions_give():
     plain = _normalise_rows(static_table().embed_tokens([words(t) for t in texts]).astype(np.float32))
     assert prepared.embedding.dtype == plain.dtype and np.array_equal(prepared.embedding, plain)
     assert (np.linalg.norm(prepared.embedding, axis=1) > 0).tolist() == [True, False, True, False]
+
+
+@pytest.mark.parametrize("authors, one_person", [(100, True), (101, False)])
+def test_a_large_collaboration_is_no_co_author_evidence(authors, one_person):
+    """Two John Smiths, a biologist in Boston and a database researcher in Beijing, each on a work of the same
+    collaboration: up to MAX_WORK_AUTHORS authors the shared co-authors outweigh everything else, above it they
+    are not read (every member of an experiment shares them)."""
+    assert cluster.MAX_WORK_AUTHORS == 100
+    members = tuple(f"Member{chr(97 + k % 26)} Collab{k}" for k in range(authors - 1))
+    mentions = [Mention("a", "John Smith", coauthors=members, organisation="Harvard Medical School, Boston",
+                        venue="Cell", year=2012, title=BIO[0]),
+                Mention("b", "John Smith", coauthors=members, organisation="Tsinghua University, Beijing",
+                        venue="VLDB", year=2013, title=DB[0])]
+    assigned = disambiguate(mentions)
+    assert (assigned["a"] == assigned["b"]) is one_person
+    prep = cluster.prepare(mentions)
+    assert (prep.coauthors.nnz > 0) is one_person and (prep.coauthors_init.nnz > 0) is one_person

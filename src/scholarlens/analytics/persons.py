@@ -43,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..gcpause import cyclic_gc_paused
-from ..identity.cluster import Mention, _UnionFind, blocks, disambiguate
+from ..identity.cluster import MAX_WORK_AUTHORS, Mention, _UnionFind, blocks, disambiguate
 from ..identity.corrections import plan_corrections
 from ..identity.names import block_key, parse_name
 from .processes import map_in_processes, worker_count
@@ -126,12 +126,15 @@ LEFT JOIN orgs ON orgs.work_id = m.work_id AND orgs.author_id = m.author_id
 ORDER BY nc.chunk  -- a chunk's rows together: reading one skips the others' row groups
 """
 
-# Every author name of each work some engine mention is on, in byline order (the mentions' co-authors).
-_ENGINE_WORK_NAMES_SQL = """
+# Every author name of each work some engine mention is on, in byline order (the mentions' co-authors); none for
+# a work of more than MAX_WORK_AUTHORS authors, whose co-authors the engine does not read (cluster.prepare says
+# why), counted here on the work's authorships.
+_ENGINE_WORK_NAMES_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _engine_work_names AS
 SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
 FROM authorships JOIN authors au USING (author_id)
 WHERE work_id IN (SELECT work_id FROM _engine_mentions) GROUP BY work_id
+HAVING count(*) <= {MAX_WORK_AUTHORS}
 """
 
 _CHUNK_ROWS_SQL = """

@@ -214,6 +214,13 @@ def _common_key(key: str) -> bool:
     return fold_surname(key.rsplit(" ", 1)[-1]) in COMMON_SURNAMES
 
 
+# A work with more authors than this gives its mentions no co-author evidence. Its names are shared by everyone in
+# a large collaboration (two different "J. Smith" of one experiment share thousands of co-authors, which would
+# read as the strongest evidence there is), and a chunk holding a few such works would hold millions of
+# co-author entries. The AMiner sets' largest work has 88 authors; OpenAlex holds works with thousands.
+MAX_WORK_AUTHORS = 100
+
+
 def prepare(mentions: Sequence[Mention]) -> Prepared:
     """Vectors for every mention (sorted by mention id). Document frequencies are over these mentions."""
     from scholarlens.embed import _normalise_rows, static_table, words
@@ -224,7 +231,8 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
     for m, p in zip(mentions, parsed):
         own_full = f"{p.given[0] if p.is_full else p.first_initial} {p.surname}".strip()
         own_init = f"{p.first_initial} {p.surname}".strip()
-        keys = [coauthor_keys(a) for a in m.coauthors]
+        # the work's authors are its co-authors and this one (all the work a mention knows of)
+        keys = [coauthor_keys(a) for a in m.coauthors] if len(m.coauthors) + 1 <= MAX_WORK_AUTHORS else []
         co_lists.append(sorted({f for f, i in keys if f and f != own_full and i != own_init}))
         init_lists.append(sorted({i for f, i in keys if i and i != own_init}))
     orgs = [normalise(m.organisation) if m.organisation else "" for m in mentions]
