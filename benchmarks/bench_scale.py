@@ -201,12 +201,10 @@ def _tree_rss_kb(root: int) -> int:
         try:
             with open(f"/proc/{pid}/stat") as f:
                 parent = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/status") as f:
-                kb = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(parent, []).append(pid)
-        rss[pid] = kb
+        rss[pid] = _rss_kb(pid)
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
