@@ -263,3 +263,89 @@ def test_a_large_collaboration_is_no_co_author_evidence(authors, one_person):
     assert (assigned["a"] == assigned["b"]) is one_person
     prep = cluster.prepare(mentions)
     assert (prep.coauthors.nnz > 0) is one_person and (prep.coauthors_init.nnz > 0) is one_person
+
+
+def _row_terms(matrix, terms) -> list[set[str]]:
+    """Each row's set of terms of a binary mentions x terms matrix (every stored value must be 1)."""
+    assert matrix.dtype == np.float32 and np.all(matrix.data == 1.0)
+    return [{terms[c] for c in matrix.indices[matrix.indptr[r]:matrix.indptr[r + 1]]} for r in range(matrix.shape[0])]
+
+
+def test_coauthor_matrices_hold_the_keys_the_per_mention_definition_gives():
+    """prepare() keys co-authors on arrays (cluster._coauthor_matrices). Each mention's full and initial keys
+    must be what the plain definition below gives, on bylines that hold the mention's own name in other spellings,
+    namesakes with another given name, "Surname, Given" forms, empty and one-word names, repeats, and a work above
+    MAX_WORK_AUTHORS."""
+    rng = random.Random(7)
+    pool = ["Maria Gini", "M. Gini", "Gini, Maria", "Mark Gini", "Wei Wang", "W. Wang", "Wen Wang", "", "Plato",
+            "Jian-Ping Wang", "Ann Lee", "A Lee", "Li Zhang", "Bo Chen", "José Núñez", "Jose Nunez", "Müller, Hans"]
+    own = ["Maria Gini", "Wei Wang", "Ann Lee", "Jose Nunez", "Plato", "Hans Mueller"]
+    mentions = [Mention(f"m{i:03d}", rng.choice(own), coauthors=tuple(rng.choice(pool) for _ in range(rng.randint(0, 6))))
+                for i in range(300)]
+    mentions.append(Mention("m999", "Wei Wang", coauthors=tuple(["Maria Gini", "Bo Chen"] * 51)))  # 103 authors
+
+    def plain(m):
+        p = parse_name(m.name)
+        own_full = f"{p.given[0] if p.is_full else p.first_initial} {p.surname}".strip()
+        own_init = f"{p.first_initial} {p.surname}".strip()
+        keys = [coauthor_keys(a) for a in m.coauthors] if len(m.coauthors) + 1 <= cluster.MAX_WORK_AUTHORS else []
+        return ({f for f, i in keys if f and f != own_full and i != own_init},
+                {i for f, i in keys if i and i != own_init})
+
+    full, full_terms, init, init_terms = cluster._coauthor_matrices(mentions, [parse_name(m.name) for m in mentions])
+    expected = [plain(m) for m in mentions]
+    assert _row_terms(full, full_terms) == [f for f, _ in expected]
+    assert _row_terms(init, init_terms) == [i for _, i in expected]
+    assert len(set(full_terms)) == len(full_terms) == full.shape[1]  # one column per key
+    # what the data exercised: keys dropped as the mention's own, and the large work's none
+    assert any(m.name == "Maria Gini" and "Mark Gini" in m.coauthors for m in mentions)
+    assert not any("mark gini" in f for m, (f, _) in zip(mentions, expected) if m.name == "Maria Gini")
+    assert not expected[-1][0] and not expected[-1][1] and any(f for f, _ in expected)
+    # no co-author at all: one empty column each, as _vocab_matrix gives
+    empty = cluster._coauthor_matrices([Mention("a", "Ann Lee")], [parse_name("Ann Lee")])
+    assert empty[0].shape == empty[2].shape == (1, 1) and empty[0].nnz == empty[2].nnz == 0
+
+
+def test_the_components_shortcut_joins_mentions_as_the_one_by_one_path():
+    """_constraints joins mentions by connected components when nothing can refuse a join. On random mentions
+    (source ids of three schemes, ORCIDs, must-links) the groups and roots must be the one-by-one path's; when
+    two ORCIDs meet in a component the shortcut must step aside (None), and the one-by-one path then refuses a
+    join (its groups are finer than the components) or raises."""
+    rng = random.Random(3)
+    stepped_aside = used = 0
+    for trial in range(300):
+        n = rng.randint(1, 40)
+        mentions = []
+        for i in range(n):
+            ids = {}
+            for scheme in ("openalex", "s2author", "dblp"):
+                if rng.random() < 0.4:
+                    ids[scheme] = f"{scheme[0]}{rng.randint(0, n // 3)}"
+            if rng.random() < 0.2:
+                # ORCIDs follow the OpenAlex id in most trials, so that the shortcut is taken; some trials mix them
+                ids["orcid"] = f"0000-{ids.get('openalex', 'x')}" if trial % 3 else f"0000-{rng.randint(0, 2)}"
+            mentions.append(Mention(f"m{i:02d}", "Ann Lee", source_ids=ids))
+        must = [(f"m{rng.randrange(n):02d}", f"m{rng.randrange(n):02d}") for _ in range(rng.randint(0, 3))]
+        row = {m.mention_id: r for r, m in enumerate(mentions)}
+        fast = cluster._components_without_refusals(mentions, row, must)
+        try:
+            slow, _ = cluster._constraints_joined_one_by_one(mentions, row, must, [])
+        except ValueError:
+            slow = None
+        if fast is None:
+            stepped_aside += 1
+            if slow is not None:
+                plain = cluster._components_without_refusals(
+                    [Mention(m.mention_id, m.name, source_ids={k: v for k, v in m.source_ids.items() if k != "orcid"})
+                     for m in mentions], row,
+                    must + [(a.mention_id, b.mention_id) for a in mentions for b in mentions
+                            if a.source_ids.get("orcid") and a.source_ids.get("orcid") == b.source_ids.get("orcid")])
+                assert len({slow.find(r) for r in range(n)}) > len({plain.find(r) for r in range(n)})
+            continue
+        used += 1
+        assert slow is not None
+        assert [fast.find(r) for r in range(n)] == [slow.find(r) for r in range(n)]
+        assert cluster._constraints(mentions, must, [])[0].parent == fast.parent
+    assert used > 100 and stepped_aside > 20
+    with pytest.raises(KeyError, match="must_link names an unknown mention: nope"):
+        cluster._constraints([Mention("a", "Ann Lee")], [("a", "nope")], [])

@@ -61,6 +61,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
 
 from ..gcpause import cyclic_gc_paused
 from .names import (
@@ -214,11 +215,64 @@ def _common_key(key: str) -> bool:
     return fold_surname(key.rsplit(" ", 1)[-1]) in COMMON_SURNAMES
 
 
+def _common_keys(keys: Sequence[str]) -> np.ndarray:
+    """``_common_key`` of each key, each distinct surname tested once."""
+    surname_of, surnames = pd.factorize(pd.Series([k.rsplit(" ", 1)[-1] for k in keys], dtype=object), sort=False)
+    return np.array([_common_key(s) for s in surnames], dtype=bool)[surname_of]
+
+
 # A work with more authors than this gives its mentions no co-author evidence. Its names are shared by everyone in
 # a large collaboration (two different "J. Smith" of one experiment share thousands of co-authors, which would
 # read as the strongest evidence there is), and a chunk holding a few such works would hold millions of
 # co-author entries. The AMiner sets' largest work has 88 authors; OpenAlex holds works with thousands.
 MAX_WORK_AUTHORS = 100
+
+
+def _coauthor_matrices(mentions: Sequence[Mention], parsed: Sequence[ParsedName]
+                       ) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
+    """The binary mentions x co-author keys matrices (names.coauthor_keys), each with the term of each column:
+    full keys, then initial keys. A full key is left out when it or its initial key is the mention's own (the work's
+    authors are its co-authors and this one: all the work a mention knows of); an initial key when it is the
+    mention's own. A work of more than MAX_WORK_AUTHORS authors gives none. Each distinct name is keyed once
+    and the rest is done on integer codes: a chunk of a store holds about a million co-author names, and a loop
+    over them cost a fifth of its time. Columns are numbered as the keys were first met; being binary, the
+    matrices give the same products in any column order."""
+    n = len(mentions)
+    lengths = np.fromiter((len(m.coauthors) if len(m.coauthors) + 1 <= MAX_WORK_AUTHORS else 0 for m in mentions),
+                          dtype=np.int64, count=n)
+    flat = [a for m, k in zip(mentions, lengths.tolist()) if k for a in m.coauthors]
+    rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    name_of, names = pd.factorize(pd.Series(flat, dtype=object), sort=False) if flat else (np.zeros(0, np.int64), [])
+    keyed = [coauthor_keys(name) for name in names]
+    own_full = [f"{p.given[0] if p.is_full else p.first_initial} {p.surname}".strip() for p in parsed]
+    own_init = [f"{p.first_initial} {p.surname}".strip() for p in parsed]
+    # the names' keys and the mentions' own keys numbered together, so that comparing them compares integers
+    full_code, full_vocab = pd.factorize(pd.Series([f for f, _ in keyed] + own_full, dtype=object), sort=False)
+    init_code, init_vocab = pd.factorize(pd.Series([i for _, i in keyed] + own_init, dtype=object), sort=False)
+    full_vocab, init_vocab = np.asarray(full_vocab, dtype=object), np.asarray(init_vocab, dtype=object)
+    full, init = full_code[:len(names)][name_of], init_code[:len(names)][name_of]
+    not_own_init = init != init_code[len(names):][rows]
+    keep_init = (init_vocab != "")[init] & not_own_init
+    keep_full = (full_vocab != "")[full] & not_own_init & (full != full_code[len(names):][rows])
+    coauthors, full_used = _binary_row_matrix(rows[keep_full], full[keep_full], n)
+    coauthors_init, init_used = _binary_row_matrix(rows[keep_init], init[keep_init], n)
+    return coauthors, full_vocab[full_used], coauthors_init, init_vocab[init_used]
+
+
+def _binary_row_matrix(rows: np.ndarray, codes: np.ndarray, n: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """A binary n x terms matrix from (row, term code) pairs, repeats counted once, and the code of each column
+    (in order of first appearance). Without pairs it has one empty column, as ``_vocab_matrix`` gives."""
+    if not len(codes):
+        return sp.csr_matrix((n, 1), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    used = pd.unique(codes)  # in order of first appearance
+    column = np.empty(int(codes.max()) + 1, dtype=np.int64)
+    column[used] = np.arange(len(used))
+    keys = np.sort(rows * len(used) + column[codes])  # sorting is faster than np.unique's hash here
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // len(used), minlength=n), out=indptr[1:])
+    matrix = sp.csr_matrix((np.ones(len(keys), np.float32), keys % len(used), indptr), shape=(n, len(used)))
+    return matrix, used
 
 
 def prepare(mentions: Sequence[Mention]) -> Prepared:
@@ -227,14 +281,7 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
 
     mentions = sorted(mentions, key=lambda m: m.mention_id)
     parsed = [parse_name(m.name) for m in mentions]
-    co_lists, init_lists = [], []
-    for m, p in zip(mentions, parsed):
-        own_full = f"{p.given[0] if p.is_full else p.first_initial} {p.surname}".strip()
-        own_init = f"{p.first_initial} {p.surname}".strip()
-        # the work's authors are its co-authors and this one (all the work a mention knows of)
-        keys = [coauthor_keys(a) for a in m.coauthors] if len(m.coauthors) + 1 <= MAX_WORK_AUTHORS else []
-        co_lists.append(sorted({f for f, i in keys if f and f != own_full and i != own_init}))
-        init_lists.append(sorted({i for f, i in keys if i and i != own_init}))
+    coauthors, co_terms, coauthors_init, _ = _coauthor_matrices(mentions, parsed)
     orgs = [normalise(m.organisation) if m.organisation else "" for m in mentions]
     venues = [_venue_norm(m.venue) if m.venue else "" for m in mentions]
     kw_lists = [sorted({normalise(k) for k in m.keywords if normalise(k)}) for m in mentions]
@@ -247,14 +294,13 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
     if with_text:
         embedding[with_text] = _normalise_rows(
             table.embed_tokens([words(texts[r]) for r in with_text]).astype(np.float32))
-    coauthors, co_terms = _vocab_matrix_and_terms(co_lists, binary=True, idf=False, unit=False)
     # the rare co-authors' matrix: the same terms, the common ones dropped (each distinct term tested once)
-    rare = np.fromiter((not _common_key(k) for k in co_terms), dtype=bool, count=len(co_terms))
+    rare = ~_common_keys(co_terms)
     return Prepared(
         mentions=mentions,
         parsed=parsed,
         coauthors=coauthors,
-        coauthors_init=_vocab_matrix(init_lists, binary=True, idf=False, unit=False),
+        coauthors_init=coauthors_init,
         coauthors_rare=_keep_columns(coauthors, rare),
         org=_vocab_matrix([_tokens(o, _ORG_STOP) for o in orgs]),
         org_ids=_vocab_matrix([[o] if o else [] for o in orgs], binary=True, idf=False, unit=False),
@@ -442,8 +488,6 @@ def _block_columns(prep: Prepared, block_rows: Sequence[Sequence[int]], matrix: 
 
 def block_stats(prep: Prepared, block_rows: Sequence[Sequence[int]]) -> np.ndarray:
     """BLOCK_FEATURES of each block of mentions (one row per block), from column counts: no pair is listed."""
-    from scipy.sparse.csgraph import connected_components
-
     lengths = np.array([len(r) for r in block_rows], dtype=np.int64)
     member = sp.csr_matrix((np.ones(int(lengths.sum()), dtype=np.float64),
                             (np.repeat(np.arange(len(block_rows)), lengths),
@@ -768,8 +812,22 @@ class _UnionFind:
 
 
 def _constraints(mentions: list[Mention], must_link, cannot_link):
-    """(union-find of must-link groups over rows, set of cannot-link row pairs)."""
+    """(union-find of must-link groups over rows, set of cannot-link row pairs): mentions joined by must-links
+    and by equal source ids, unless a cannot-link or two different ORCIDs refuse the join."""
     row = {m.mention_id: r for r, m in enumerate(mentions)}
+    if not cannot_link:
+        # Without cannot-links only two different ORCIDs can refuse a join, so when no group of the plain
+        # connected components holds two, every join of the general path succeeds and its groups are those
+        # components. A store's chunk is nearly always this case, and the general path's per-mention Python was
+        # a sixth of a chunk's time.
+        uf = _components_without_refusals(mentions, row, must_link)
+        if uf is not None:
+            return uf, set()
+    return _constraints_joined_one_by_one(mentions, row, must_link, cannot_link)
+
+
+def _constraints_joined_one_by_one(mentions: list[Mention], row: Mapping[str, int], must_link, cannot_link):
+    """``_constraints``' general path: each join tried in turn, refused by a cannot-link or two ORCIDs."""
 
     def rows(pairs, what):
         out = []
@@ -834,6 +892,47 @@ def _constraints(mentions: list[Mention], must_link, cannot_link):
                 if first != r:
                     try_union(first, r)
     return uf, cannot
+
+
+def _components_without_refusals(mentions: list[Mention], row: Mapping[str, int], must_link) -> _UnionFind | None:
+    """The union-find ``_constraints`` makes when no join is refused: must-links and equal source ids joined, as
+    connected components, each rooted (as _UnionFind roots them) at its smallest row; None when a component
+    holds two different ORCIDs (the general path must refuse, or raise on, some join)."""
+    first, second = [], []
+    for a, b in must_link:
+        if a not in row or b not in row:
+            raise KeyError(f"must_link names an unknown mention: {a if a not in row else b}")
+        first.append(row[a])
+        second.append(row[b])
+    id_rows, id_keys = [], []
+    for r, m in enumerate(mentions):
+        if m.source_ids:
+            for kind, value in m.source_ids.items():
+                if value:
+                    id_rows.append(r)
+                    id_keys.append(f"{kind}\t{value}")
+    if id_rows:  # each mention joined to the first mention of each of its ids
+        codes, _ = pd.factorize(pd.Series(id_keys, dtype=object), sort=False)
+        id_rows = np.asarray(id_rows, dtype=np.int64)
+        first_of_code = np.full(codes.max() + 1, len(mentions), dtype=np.int64)
+        np.minimum.at(first_of_code, codes, id_rows)
+        first.extend(first_of_code[codes].tolist())
+        second.extend(id_rows.tolist())
+    n = len(mentions)
+    graph = sp.csr_matrix((np.ones(len(first), dtype=np.int8), (first, second)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    root_of_label = np.full(label.max() + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(root_of_label, label, np.arange(n))
+    roots = root_of_label[label]
+    orcid_rows = [(r, m.source_ids["orcid"]) for r, m in enumerate(mentions) if m.source_ids and m.source_ids.get("orcid")]
+    if orcid_rows:
+        orcid_of: dict[int, str] = {}
+        for r, orcid in orcid_rows:
+            if orcid_of.setdefault(int(roots[r]), orcid) != orcid:
+                return None
+    uf = _UnionFind(0)
+    uf.parent = roots.tolist()
+    return uf
 
 
 def blocks(mentions: list[Mention], uf: _UnionFind | None = None) -> list[list[int]]:
