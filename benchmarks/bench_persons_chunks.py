@@ -7,6 +7,7 @@ number of chunks, estimates the step. The estimate is labelled as one wherever i
 
     python benchmarks/bench_persons_chunks.py --input /tmp/scale-bench/edges_100000000/input --store /tmp/p.duckdb --chunks 4
     ... --workers 1    # in this process, as before engine workers existed
+    ... --whole        # the whole step (compute_persons, a first build) on a copy of the store: no estimate
 
 --input is a bench_scale Parquet input (loaded into --store when the store does not exist yet).
 """
@@ -17,6 +18,9 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,6 +28,9 @@ from scholarlens.analytics import persons
 from scholarlens.analytics.processes import map_in_processes
 from scholarlens.engine.parquet_io import load_into
 from scholarlens.store.db import connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scale import _tree_rss_kb  # noqa: E402
 
 
 def _rss_mb() -> int:
@@ -46,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunks", type=int, default=4, help="engine chunks to time")
     parser.add_argument("--workers", type=int, default=0,
                         help="engine processes (0: persons.engine_workers, one per core as memory allows)")
+    parser.add_argument("--whole", action="store_true",
+                        help="run the whole persons step on a copy of --store (kept as STORE.whole) and time it")
     args = parser.parse_args(argv)
 
     new = not args.store.exists()
@@ -54,6 +63,11 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         load_into(con, args.input)
         print(json.dumps({"load_s": round(time.perf_counter() - start, 1)}), flush=True)
+
+    if args.whole:
+        con.close()
+        _whole_step(args.store, args.workers or None)
+        return
 
     start = time.perf_counter()
     plan = persons.plan_corrections(con, persons._MentionsOfAuthor(con))
@@ -91,6 +105,47 @@ def main(argv: list[str] | None = None) -> None:
         "peak_rss_mb_this_process": _rss_mb(), "peak_rss_mb_scoring_process": worker_peak,
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }), flush=True)
+
+
+def _whole_step(store: Path, workers: int | None) -> None:
+    """compute_persons on a fresh copy of the store (a first build, as bench_scale's), with its wall time, the
+    seconds at which each chunk ended, and the peak resident set of this process and its engine workers (MiB,
+    sampled every half second)."""
+    copy = store.with_name(store.name + ".whole")
+    shutil.copyfile(store, copy)
+    con = connect(copy)
+    peak, done = {"kb": 0}, threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak["kb"] = max(peak["kb"], _tree_rss_kb(os.getpid()))
+            done.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    chunk_ends: list[float] = []
+
+    def on_chunk(finished: int, total: int) -> None:
+        chunk_ends.append(round(time.perf_counter() - start, 1))
+        if finished == 1 or finished % 10 == 0 or finished == total:
+            print(json.dumps({"chunks_done": finished, "of": total, "so_far_s": chunk_ends[-1]}), flush=True)
+
+    found = persons.compute_persons(con, workers=workers, on_chunk=on_chunk)
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    mentions = con.execute("SELECT count(*) FROM person_mentions").fetchall()[0][0]
+    # one number for the whole assignment, to compare two runs' results without keeping both stores
+    assignment = con.execute("SELECT bit_xor(hash(work_id, author_id, person_id)) FROM person_mentions").fetchall()[0][0]
+    print(json.dumps({
+        "whole_step_s": round(wall, 1), "persons": found, "person_mentions": mentions,
+        "assignment_hash": str(assignment),
+        "first_chunk_done_s": chunk_ends[0] if chunk_ends else None,
+        "last_chunk_done_s": chunk_ends[-1] if chunk_ends else None, "chunks": len(chunk_ends),
+        "peak_tree_rss_mib": peak["kb"] // 1024, "load_average": [round(x, 2) for x in os.getloadavg()],
+    }), flush=True)
+    con.close()
 
 
 if __name__ == "__main__":
