@@ -249,3 +249,53 @@ def test_a_builds_notes_reach_the_manifest_and_the_store(sample_store, sample_bu
     finally:
         con.close()
     assert noted == sorted(notes.items()) and cleared == []
+
+
+def test_persons_chunks_scored_on_the_executors_equal_the_drivers(sample_store, spark, tmp_path, monkeypatch):
+    """The Spark build scores the persons engine's chunks in an applyInArrow on the executors, never in the
+    driver's worker processes, and its person tables equal the DuckDB build's: with the sample cut into several
+    chunks and a "not my paper" correction (a cannot-link that must reach its chunk on an executor)."""
+    import shutil
+
+    from scholarlens.analytics import persons
+    from scholarlens.identity.corrections import add_correction
+
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(sample_store, copy)
+    con = connect(copy)
+    try:
+        lu = "name:lewei lu"
+        disowned = con.execute("SELECT min(work_id) FROM person_authorships WHERE author_id = ?", [lu]).fetchall()[0][0]
+        add_correction(con, "remove-work", lu, disowned, who="test", why="a namesake's paper")
+        export_store(con, tmp_path / "input")
+    finally:
+        con.close()
+    monkeypatch.setattr(persons, "CHUNK_MENTIONS", 200)
+    chunk_counts = []
+    real_plan = persons._plan_blocks
+
+    def counting_plan(*args, **kwargs):
+        planned = real_plan(*args, **kwargs)
+        chunk_counts.append(len(planned[0]))
+        return planned
+
+    monkeypatch.setattr(persons, "_plan_blocks", counting_plan)
+    duck = build("duckdb", tmp_path / "input", tmp_path / "duckdb", as_of_year=AS_OF)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the Spark build scored persons' chunks on the driver")
+
+    monkeypatch.setattr(persons, "score_chunks_in_processes", refused)
+    on_spark = build("spark", tmp_path / "input", tmp_path / "spark", as_of_year=AS_OF, spark=spark)
+    assert chunk_counts[0] == chunk_counts[-1] and chunk_counts[0] >= 4
+    result = compare_builds(tmp_path / "duckdb", tmp_path / "spark")
+    for table in ("persons", "person_mentions", "person_authorships"):
+        assert table in result and not result[table]["problems"], result.get(table)
+    assert duck["rows"]["person_mentions"] == on_spark["rows"]["person_mentions"] > 0
+    import duckdb
+
+    files = table_dirs(tmp_path / "spark")
+    kept = duckdb.connect().execute(
+        f"SELECT count(*) FROM read_parquet('{files['person_authorships']}') WHERE author_id = 'name:lewei lu' "
+        "AND work_id = ?", [disowned]).fetchall()[0][0]
+    assert kept == 0  # the correction took effect on the executors' chunk

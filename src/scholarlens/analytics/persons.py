@@ -36,7 +36,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import duckdb
 import pandas as pd
@@ -137,12 +138,20 @@ WHERE work_id IN (SELECT work_id FROM _engine_mentions) GROUP BY work_id
 HAVING count(*) <= {MAX_WORK_AUTHORS}
 """
 
-_CHUNK_ROWS_SQL = """
-SELECT m.work_id, m.author_id, m.name, m.orcid, m.org, w.venue, w.year, w.title, w.abstract, n.names, m.claimed
-FROM (SELECT * FROM _engine_mentions WHERE chunk = $chunk) m JOIN works w USING (work_id)
-LEFT JOIN _engine_work_names n USING (work_id)
-ORDER BY m.work_id, m.author_id
+def _chunk_rows_sql(every_chunk: bool) -> str:
+    """The engine's rows (see mentions_from_rows) of the chunk $chunk, or of every chunk with its number first:
+    what a scorer elsewhere (Spark's executors) reads."""
+    return f"""
+SELECT {"m.chunk, " if every_chunk else ""}m.work_id, m.author_id, m.name, m.orcid, m.org, w.venue, w.year, w.title,
+       w.abstract, n.names, m.claimed
+FROM {"_engine_mentions" if every_chunk else "(SELECT * FROM _engine_mentions WHERE chunk = $chunk)"} m
+JOIN works w USING (work_id) LEFT JOIN _engine_work_names n USING (work_id)
+ORDER BY {"m.chunk, " if every_chunk else ""}m.work_id, m.author_id
 """
+
+
+_CHUNK_ROWS_SQL = _chunk_rows_sql(every_chunk=False)
+ALL_CHUNK_ROWS_SQL = _chunk_rows_sql(every_chunk=True)
 
 
 _CHUNK_READ_TABLES = ("_node_chunks", "_engine_mentions", "_engine_work_names")
@@ -346,12 +355,43 @@ def _append_settled(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int
                    FROM _settled_mentions""", [seq])
 
 
+class ChunkCorrections(NamedTuple):
+    """What the corrections add to one chunk of the engine: "this is mine" mentions, must- and cannot-links."""
+
+    extra: list[Mention]
+    must_link: list[tuple[str, str]]
+    cannot_link: list[tuple[str, str]]
+
+
+# How the engine's chunks are scored: (connection, its lock, each chunk's corrections, workers) -> each chunk's
+# clustered rows (_score_chunk's table), in chunk order. The chunks' rows are in the tables _prepare_chunk_reads
+# made (_chunk_rows reads one, ALL_CHUNK_ROWS_SQL all); the lock must be held around any use of the connection.
+ChunkScorer = Callable[[duckdb.DuckDBPyConnection, threading.Lock, list[ChunkCorrections], "int | None"],
+                       Iterator[pa.Table]]
+
+
+def score_chunks_in_processes(con: duckdb.DuckDBPyConnection, con_lock: threading.Lock,
+                              corrections: list[ChunkCorrections], workers: int | None) -> Iterator[pa.Table]:
+    """The default ChunkScorer: worker processes on this machine (``workers``, default ``engine_workers``), the
+    next chunk's rows read while the pool scores."""
+
+    def rows_of(chunk):
+        with con_lock:
+            return _chunk_rows(con, chunk)
+
+    jobs = ((rows_of(i), *c) for i, c in enumerate(corrections))
+    workers = engine_workers(len(corrections)) if workers is None else workers
+    return map_in_processes(_score_chunk, jobs, workers)
+
+
 def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None = None,
                     workers: int | None = None, on_chunk: Callable[[int, int], None] | None = None,
-                    max_block: int | None = None) -> int:
+                    max_block: int | None = None, score_chunks: ChunkScorer | None = None) -> int:
     """Write person_mentions, persons and person_authorships (see the module docstring); ``workers``: processes
     that score the engine's chunks (default ``engine_workers``); on_chunk(done, total) reports progress; blocks of
-    more than ``max_block`` mentions are not scored (MAX_BLOCK_MENTIONS). Returns the number of persons."""
+    more than ``max_block`` mentions are not scored (MAX_BLOCK_MENTIONS); ``score_chunks``: where the chunks are
+    scored (default ``score_chunks_in_processes``; the Spark build passes its executors'). Returns the number of
+    persons."""
     max_block = MAX_BLOCK_MENTIONS if max_block is None else max_block  # read at call time: tests lower it
     plan = plan_corrections(con, _MentionsOfAuthor(con))
     extra = plan.extra_mentions(con)
@@ -366,20 +406,16 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         def touches(pairs, nodes):  # the corrections' pairs a chunk can use, not all of them to every worker
             return [p for p in pairs if _node_of(p[0], claimed) in nodes or _node_of(p[1], claimed) in nodes]
 
-        # The pool reads the next chunk's rows in its own thread while this one appends results; a DuckDB
+        # A scorer may read the next chunk's rows in another thread while this one appends results; a DuckDB
         # connection refuses a second concurrent call, so the two take turns.
         con_lock = threading.Lock()
-
-        def rows_of(chunk):
-            with con_lock:
-                return _chunk_rows(con, chunk)
-
         _prepare_chunk_reads(con, chunks)
-        jobs = ((rows_of(i), [m for m in extra if _node_of(m.mention_id, claimed) in nodes],
-                 touches(plan.must_link, nodes), touches(plan.cannot_link, nodes)) for i, nodes in enumerate(chunks))
-        workers = engine_workers(len(chunks)) if workers is None else workers
+        corrections = [ChunkCorrections([m for m in extra if _node_of(m.mention_id, claimed) in nodes],
+                                        touches(plan.must_link, nodes), touches(plan.cannot_link, nodes))
+                       for nodes in chunks]
         seq = 0
-        for done, clustered in enumerate(map_in_processes(_score_chunk, jobs, workers), 1):
+        scored = (score_chunks or score_chunks_in_processes)(con, con_lock, corrections, workers)
+        for done, clustered in enumerate(scored, 1):
             with con_lock:
                 con.register("_chunk_clustered", clustered)
                 try:  # seq runs on across chunks: the engine's order of a cluster's mentions breaks name ties

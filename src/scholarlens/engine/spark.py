@@ -4,9 +4,10 @@ Nothing is written twice. Each step runs the one definition the DuckDB build run
 
 step               how it runs here                                                  partitioned by
 code links         mapInPandas calling analytics.codelinks.find_code_links/classify_host    input splits
-persons            analytics.persons.compute_persons itself, in DuckDB on the driver over     (not partitioned)
-                   the Parquet input (views, nothing copied); chunks of name blocks, in
-                   worker processes on the driver (one per core)
+persons            analytics.persons.compute_persons itself, in DuckDB on the driver over     chunk of whole
+                   the Parquet input (views, nothing copied), which plans the name blocks     name blocks
+                   and aggregates the persons; applyInArrow runs persons._score_chunk on
+                   each chunk of blocks on the executors
 bibliometrics      analytics.bibliometrics' SQL constants, transpiled by engine.sql           Spark SQL
 disruption         cogroup.applyInPandas calling analytics.disruption.cd_index on the         focal year
                    subgraph a focal year needs (below)
@@ -54,7 +55,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -347,6 +348,15 @@ class _Files:
             fs.delete(path, True)
         fs.copyFromLocalFile(False, True, self.spark._jvm.org.apache.hadoop.fs.Path(source.resolve().as_uri()), path)
 
+    def delete(self, name: str) -> None:
+        if self.local:
+            target = self.local / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            return
+        fs, path = self._fs(_join(self.location, name))
+        if fs.exists(path):
+            fs.delete(path, True)
+
     def rows(self, name: str) -> int:
         if self.local:
             return parquet_rows(self.local / name)
@@ -493,11 +503,65 @@ class SparkBuild:
         self._write("code_links", given.unionByName(new), partitions=1)
 
     def persons(self) -> None:
-        """analytics.persons.compute_persons, run by DuckDB on the driver over the Parquet input."""
+        """analytics.persons.compute_persons, run by DuckDB on the driver over the Parquet input, its engine chunks
+        scored on the executors (``_score_person_chunks``)."""
         from ..analytics.persons import compute_persons
 
-        for table in self._duckdb_on_driver(compute_persons, "persons", keep_notes=True):
+        def step(con):
+            return compute_persons(con, score_chunks=self._score_person_chunks)
+
+        for table in self._duckdb_on_driver(step, "persons", keep_notes=True):
             self._view(table, self.spark.read.parquet(self.output.uri(table)))
+
+    def _score_person_chunks(self, con, con_lock, corrections, workers) -> Iterator:
+        """A persons.ChunkScorer on the executors: the driver writes every chunk's rows to Parquet, an
+        applyInArrow grouped by chunk runs persons._score_chunk on each, and the driver reads the results back in
+        chunk order. Chunks are whole name blocks with their corrections, so a chunk alone gives what it gives
+        on the driver. Rows and results pass through the output directory (as _persons_*, removed after) when it
+        is remote, since executors cannot read the driver's disk."""
+        from ..analytics import persons
+
+        if not corrections:
+            return
+        rows_file = self.work_dir / "persons_chunks.parquet"
+        scored_local = self.work_dir / "persons_scored"
+        with con_lock:
+            con.execute(f"COPY ({persons.ALL_CHUNK_ROWS_SQL}) TO {parquet_io._q(rows_file)} "
+                        "(FORMAT parquet, ROW_GROUP_SIZE 100000)")
+        if self.output.remote:
+            self.output.put(rows_file, "_persons_chunks.parquet")
+        rows_uri = self.output.uri("_persons_chunks.parquet") if self.output.remote else str(rows_file)
+        scored_uri = self.output.uri("_persons_scored") if self.output.remote else str(scored_local)
+        # only the chunks corrections touch carry them to the executors (few, on any real store)
+        touched = {i: c for i, c in enumerate(corrections) if c.extra or c.must_link or c.cannot_link}
+        (self.spark.read.parquet(rows_uri).groupBy("chunk")
+         .applyInArrow(_person_chunk_part(touched), PERSON_CHUNK_SCHEMA)
+         .write.mode("overwrite").parquet(scored_uri))
+        scored = self.output.get("_persons_scored", scored_local) if self.output.remote else scored_local
+        try:
+            with con_lock:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _persons_scored AS SELECT * FROM "
+                            f"read_parquet({parquet_io._q(scored / '*.parquet')}) ORDER BY chunk, seq")
+                found = {c for (c,) in con.execute("SELECT DISTINCT chunk FROM _persons_scored").fetchall()}
+            for chunk, fixes in enumerate(corrections):
+                with con_lock:
+                    if chunk in found:
+                        clustered = con.sql("SELECT * EXCLUDE (chunk) FROM _persons_scored WHERE chunk = $chunk "
+                                            "ORDER BY seq", params={"chunk": chunk}).to_arrow_table()
+                    else:  # a chunk of corrections' mentions alone has no rows for the executors: scored here
+                        clustered = None
+                        rows = persons._chunk_rows(con, chunk)
+                if clustered is None:
+                    clustered = persons._score_chunk(rows, *fixes)
+                yield clustered
+        finally:
+            with con_lock:
+                con.execute("DROP TABLE IF EXISTS _persons_scored")
+            rows_file.unlink(missing_ok=True)
+            shutil.rmtree(scored_local, ignore_errors=True)
+            if self.output.remote:
+                self.output.delete("_persons_chunks.parquet")
+                self.output.delete("_persons_scored")
 
     def _local_tables(self, files: _Files, cache: Path) -> dict[str, Path]:
         """Local Parquet of every table of a directory (a copy when it is remote)."""
@@ -728,10 +792,10 @@ def limitations() -> list[tuple[str, str, str]]:
 
     found = []
     if _has_persons():
-        found.append(("persons", "analytics.persons.compute_persons in DuckDB on the driver, its chunks in worker "
-                      "processes there (not distributed)",
-                      "its chunks of whole name blocks (analytics.persons._split_blocks) are independent: "
-                      "persons._score_chunk per chunk in an applyInPandas"))
+        found.append(("persons", "planned in DuckDB on the driver (name blocks, chunks, the person tables "
+                      "aggregated); only the engine's scoring of the chunks runs on the executors",
+                      "blocking and chunking as Spark SQL over the authorships (a connected-components pass joins "
+                      "name keys through shared author ids)"))
     if _analyse_has("compute_ai_scores") and not _ai_scores_distributable():
         found.append(("AI scores", "analytics.ai_scores.compute_ai_scores in DuckDB on the driver (not distributed)",
                       "ai_scores.PAPERS_SQL, AUTHOR_AI_SCORE_SQL, WORK_SCHEMA and score_papers(frame) as module names"))
@@ -745,6 +809,27 @@ def limitations() -> list[tuple[str, str, str]]:
                   "f-strings in citation_measures and build) written here for Spark; their analytics are the "
                   "modules' own functions", "module constants for those queries"))
     return found
+
+
+# persons._score_chunk's table (persons._CLUSTERED_COLUMNS' order), with the chunk it came from.
+PERSON_CHUNK_SCHEMA = "work_id string, author_id string, cluster string, name string, orcid string, seq long, chunk long"
+
+
+def _person_chunk_part(corrections: dict):
+    """One chunk's rows (an applyInArrow group) through persons._score_chunk, with the chunk's corrections."""
+
+    def run(rows):
+        import pyarrow as pa
+
+        from scholarlens.analytics.persons import _score_chunk
+
+        chunk = rows.column("chunk")[0].as_py()
+        fixes = corrections.get(chunk)
+        rows = rows.drop_columns(["chunk"]).sort_by([("work_id", "ascending"), ("author_id", "ascending")])
+        clustered = _score_chunk(rows, *(fixes if fixes else ([], [], [])))
+        return clustered.append_column("chunk", pa.array(np.full(clustered.num_rows, chunk, dtype=np.int64)))
+
+    return run
 
 
 def _ai_scores_part(score_papers):
