@@ -111,18 +111,13 @@ def _engine_rows_by_hand(con) -> dict[tuple[str, str], dict]:
 def test_chunk_rows_are_what_the_store_holds_for_each_mention(sample_store, tmp_path):
     """compute_persons reads each chunk from tables made once (_prepare_chunk_reads): every chunk's rows are the
     store's, worked out by hand in Python, in (work, author) order, on a store with raw names, organisations,
-    ORCIDs and a source's claimed works; mention_rows for a chunk's nodes reads the same, and so does a read of
-    several chunks at once."""
+    ORCIDs and a source's claimed works; and mention_rows for a chunk's nodes reads the same."""
     con = connect(_copy(sample_store, tmp_path))
     try:
         claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
         chunks, _ = persons._plan_blocks(con, NO_CORRECTIONS, claimed, [], 40)
         persons._prepare_chunk_reads(con, chunks)
-        one_by_one = [persons._chunk_rows(con, i) for i in range(len(chunks))]
-        read = [rows.to_pylist() for rows in one_by_one]
-        # compute_persons reads several chunks at once: each chunk taken out of such a read is the same table
-        in_threes = [persons._one_chunk(persons._chunk_range_rows(con, first, min(first + 2, len(chunks) - 1)), i)
-                     for first in range(0, len(chunks), 3) for i in range(first, min(first + 3, len(chunks)))]
+        read = [persons._chunk_rows(con, i).to_pylist() for i in range(len(chunks))]
         persons._drop(con, persons._CHUNK_READ_TABLES)
         alone = persons.mention_rows(con, chunks[2]).to_pylist()
         expected = _engine_rows_by_hand(con)
@@ -133,8 +128,6 @@ def test_chunk_rows_are_what_the_store_holds_for_each_mention(sample_store, tmp_
         keys = sorted(k for k in expected if persons._node_of(persons.mention_id(*k), claimed) in nodes)
         assert rows == [expected[k] for k in keys] and rows
     assert alone == read[2]
-    assert len(in_threes) == len(one_by_one)
-    assert all(taken.equals(rows, check_metadata=True) for taken, rows in zip(in_threes, one_by_one))
     everything = [r for rows in read for r in rows]
     assert any(r["org"] for r in everything) and any(r["orcid"] for r in everything)
     assert any(r["claimed"] for r in everything) and any(len(r["names"]) > 1 for r in everything)

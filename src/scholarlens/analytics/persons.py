@@ -40,7 +40,6 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -139,30 +138,20 @@ WHERE work_id IN (SELECT work_id FROM _engine_mentions) GROUP BY work_id
 HAVING count(*) <= {MAX_WORK_AUTHORS}
 """
 
-def _chunk_rows_sql(which: str) -> str:
-    """The engine's rows (see mentions_from_rows) of the chunk $chunk ("one"), or of the chunks $first to $last
-    ("range") or of every chunk ("all") with the chunk's number first, in chunk order: what a scorer elsewhere
-    (Spark's executors) reads, or several chunks read at once (``_chunk_range_rows``)."""
-    chunks = {"one": "(SELECT * FROM _engine_mentions WHERE chunk = $chunk)",
-              "range": "(SELECT * FROM _engine_mentions WHERE chunk BETWEEN $first AND $last)",
-              "all": "_engine_mentions"}[which]
-    numbered = which != "one"
+def _chunk_rows_sql(every_chunk: bool) -> str:
+    """The engine's rows (see mentions_from_rows) of the chunk $chunk, or of every chunk with its number first:
+    what a scorer elsewhere (Spark's executors) reads."""
     return f"""
-SELECT {"m.chunk, " if numbered else ""}m.work_id, m.author_id, m.name, m.orcid, m.org, w.venue, w.year, w.title,
+SELECT {"m.chunk, " if every_chunk else ""}m.work_id, m.author_id, m.name, m.orcid, m.org, w.venue, w.year, w.title,
        w.abstract, n.names, m.claimed
-FROM {chunks} m
+FROM {"_engine_mentions" if every_chunk else "(SELECT * FROM _engine_mentions WHERE chunk = $chunk)"} m
 JOIN works w USING (work_id) LEFT JOIN _engine_work_names n USING (work_id)
-ORDER BY {"m.chunk, " if numbered else ""}m.work_id, m.author_id
+ORDER BY {"m.chunk, " if every_chunk else ""}m.work_id, m.author_id
 """
 
 
-_CHUNK_ROWS_SQL = _chunk_rows_sql("one")
-_CHUNK_RANGE_ROWS_SQL = _chunk_rows_sql("range")
-ALL_CHUNK_ROWS_SQL = _chunk_rows_sql("all")
-# Chunks read by one query. A read joins the chunk's mentions to every work and every byline, whatever the chunk's
-# size: on the 100M-edge store one chunk took 2.4 CPU s (1.2 s on two threads), eight 5.5 CPU s, holding 295 MB
-# of rows in the process that reads them.
-CHUNKS_PER_READ = 8
+_CHUNK_ROWS_SQL = _chunk_rows_sql(every_chunk=False)
+ALL_CHUNK_ROWS_SQL = _chunk_rows_sql(every_chunk=True)
 
 
 _CHUNK_READ_TABLES = ("_node_chunks", "_engine_mentions", "_engine_work_names")
@@ -188,20 +177,6 @@ def _prepare_chunk_reads(con: duckdb.DuckDBPyConnection, chunks: list[set[str]] 
 def _chunk_rows(con: duckdb.DuckDBPyConnection, chunk: int) -> pa.Table:
     """The engine's rows of one chunk (see mentions_from_rows), read from the tables _prepare_chunk_reads made."""
     return con.sql(_CHUNK_ROWS_SQL, params={"chunk": chunk}).to_arrow_table()
-
-
-def _chunk_range_rows(con: duckdb.DuckDBPyConnection, first: int, last: int) -> pa.Table:
-    """The rows of the chunks ``first`` to ``last`` in one read, each chunk's as ``_chunk_rows`` gives them, after
-    a ``chunk`` column; ``_one_chunk`` takes one chunk's out."""
-    return con.sql(_CHUNK_RANGE_ROWS_SQL, params={"first": first, "last": last}).to_arrow_table()
-
-
-def _one_chunk(rows: pa.Table, chunk: int) -> pa.Table:
-    """Chunk ``chunk``'s rows of a ``_chunk_range_rows`` table, as a table of their own: a copy, since a slice
-    would pickle every row of the read on its way to a worker."""
-    numbers = rows.column("chunk").to_numpy()
-    start, stop = np.searchsorted(numbers, [chunk, chunk + 1])
-    return rows.drop_columns(["chunk"]).take(np.arange(start, stop))
 
 
 def mentions_from_rows(rows: pa.Table) -> list[Mention]:
@@ -398,17 +373,13 @@ ChunkScorer = Callable[[duckdb.DuckDBPyConnection, threading.Lock, list[ChunkCor
 def score_chunks_in_processes(con: duckdb.DuckDBPyConnection, con_lock: threading.Lock,
                               corrections: list[ChunkCorrections], workers: int | None) -> Iterator[pa.Table]:
     """The default ChunkScorer: worker processes on this machine (``workers``, default ``engine_workers``), the
-    next chunks' rows read (CHUNKS_PER_READ at a time) while the pool scores."""
+    next chunk's rows read while the pool scores."""
 
-    def rows_of_each_chunk() -> Iterator[pa.Table]:
-        for first in range(0, len(corrections), CHUNKS_PER_READ):
-            last = min(first + CHUNKS_PER_READ, len(corrections)) - 1
-            with con_lock:
-                rows = _chunk_range_rows(con, first, last)
-            for chunk in range(first, last + 1):
-                yield _one_chunk(rows, chunk)
+    def rows_of(chunk):
+        with con_lock:
+            return _chunk_rows(con, chunk)
 
-    jobs = ((rows, *c) for rows, c in zip(rows_of_each_chunk(), corrections))
+    jobs = ((rows_of(i), *c) for i, c in enumerate(corrections))
     workers = engine_workers(len(corrections)) if workers is None else workers
     return map_in_processes(_score_chunk, jobs, workers)
 
