@@ -133,13 +133,16 @@ def main() -> None:
     counted = {r["works"] for _, rs in runs for r in rs if "works" in r}
     if counted != {works}:
         raise SystemExit(f"the runs read {counted} works, the data holds {works}")
+    inflated = {r["json_bytes"] for r in tries[plan[0][0]]}
+    if inflated != {info["json_bytes"]}:
+        raise SystemExit(f"inflating gave {inflated} bytes, the generator wrote {info['json_bytes']}")
     command = "python benchmarks/bench_snapshot_ceiling.py" + ("" if args.works == 100_000 else f" --works {args.works}") \
         + ("" if args.mix == "typical" else f" --mix {args.mix}") + ("" if args.repeat == 3 else f" --repeat {args.repeat}")
     lines = [START, "", "### What the goal leaves", "",
              f"Run `{command}` on {started:%Y-%m-%d %H:%M} UTC: {works:,} works of the {args.mix} mix "
              f"({info['json_bytes'] / 2**20:,.0f} MiB of JSON, {info['gz_bytes'] / 2**20:,.0f} MiB gzipped, "
              f"{info['parts']} parts), each run {args.repeat} times in turn, each time in a fresh process. Every "
-             f"run read all {works:,} works. Fastest and median of the runs; CPU and load of the fastest.", "",
+             f"run read all {works:,} works (and inflating gave every byte the generator wrote). Fastest and median of the runs; CPU and load of the fastest.", "",
              "| what | wall s, fastest | works/s, fastest | wall s, median | CPU s (whole process) | load before / after |",
              "|---|---|---|---|---|---|"]
     for label, rs in runs:
