@@ -175,7 +175,7 @@ def test_block_parts_and_common_surname():
     assert common_surname("Jiawei Han") and common_surname("Minsoo Kim") and not common_surname("Thomas Ludwig")
 
 
-def test_objective_macro_and_micro():
+def test_objective_macro_micro_and_worst():
     sets = [train.SetData("s", None, None, [], [], {})]
     big = train.NameData("s", "big", "Big", list(range(8)), [])
     small = train.NameData("s", "small", "Small", [8, 9], [])
@@ -194,6 +194,7 @@ def test_objective_macro_and_micro():
     assert train.objective(selection, pred, "macro") == pytest.approx(2 / 3)
     micro = 2 * 0.6 * 0.9 / 1.5
     assert train.objective(selection, pred, "macro+micro") == pytest.approx((2 / 3 + micro) / 2)
+    assert train.objective(selection, pred, "worst") == pytest.approx(min(2 / 3, micro)) and micro > 2 / 3
     del sets
 
 

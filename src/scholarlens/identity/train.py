@@ -106,7 +106,8 @@ class Design:
             what = (f"gradient-boosted trees ({self.trees} trees of {self.leaves} leaves, learning rate "
                     f"{self.learning_rate}, {'monotone' if self.monotone else 'unconstrained'})")
         return (f"{what} on {len(self.features)} features, thresholds maximising "
-                f"{'macro' if self.objective == 'macro' else 'macro and micro'} B-cubed F1")
+                + {"macro": "macro B-cubed F1", "worst": "the lowest of the macro and micro B-cubed F1 of each set"}.get(
+                    self.objective, "macro and micro B-cubed F1"))
 
 
 DESIGNS = {
@@ -130,6 +131,10 @@ DESIGNS = {
                                  features=CO_COMMON,
                                  about="logistic-new-features, and how many shared co-authors carry a very common "
                                        "surname (co_common: \"Wei Wang\" as a shared co-author is weak evidence)"),
+    "logistic-co-common-worst": Design("logistic-co-common-worst", kind="logistic", features=CO_COMMON,
+                                       objective="worst",
+                                       about="logistic-co-common, thresholds chosen for the lowest of the four "
+                                             "figures instead of their mean"),
     "logistic-rare-hop": Design("logistic-rare-hop", kind="logistic", features=CO_COMMON + ("co_hop_rare",),
                                 about="logistic-co-common, and co-authors of co-authors reached through co-authors "
                                       "without a very common surname only (co_hop_rare)"),
@@ -442,7 +447,8 @@ def scores(selection: Selection, pred: dict[str, dict[str, str]]) -> dict[str, d
 def objective(selection: Selection, pred, kind: str = "macro") -> float:
     """"macro": the mean over the sets of the mean B-cubed F1 of their names (the 393 dblp names do not outvote
     the 60 labeled ones); "macro+micro": the mean over the sets of (macro + micro B-cubed F1) / 2, so that the
-    thresholds serve the large names (micro) as well as the many small ones (macro)."""
+    thresholds serve the large names (micro) as well as the many small ones (macro); "worst": the lowest of the
+    four figures (macro and micro of each set), which is what a goal of ">= 0.90 on each" asks to raise."""
     per = scores(selection, pred)
     out = []
     for _, names in selection:
@@ -452,10 +458,10 @@ def objective(selection: Selection, pred, kind: str = "macro") -> float:
         macro = float(np.mean([s.f1 for s in b3]))
         if kind == "macro":
             out.append(macro)
-        else:
-            micro = metrics.aggregate(b3)["micro"]["f1"]
-            out.append((macro + micro) / 2)
-    return float(np.mean(out))
+            continue
+        micro = metrics.aggregate(b3)["micro"]["f1"]
+        out.append(min(macro, micro) if kind == "worst" else (macro + micro) / 2)
+    return float(min(out) if kind == "worst" else np.mean(out))
 
 
 def _pair_data(selection: Selection):
