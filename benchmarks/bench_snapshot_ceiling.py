@@ -123,9 +123,11 @@ def main() -> None:
             ("ingest_snapshot (the ingest, defaults)", "ingest", 2)]
     # each run --repeat times, in turn, so that a slow spell of the machine does not fall on one of them only
     tries = {label: [] for label, _, _ in plan}
-    for _ in range(args.repeat):
+    for k in range(args.repeat):
         for label, mode, threads in plan:
             tries[label].append(_run(mode, folder, threads, store))
+            print(f"round {k + 1}/{args.repeat}: {label}: {tries[label][-1]['seconds']:.2f} s", file=sys.stderr,
+                  flush=True)
     runs = [(label, sorted(tries[label], key=lambda r: r["seconds"])) for label, _, _ in plan]
     for f in (store, Path(str(store) + ".wal")):
         f.unlink(missing_ok=True)
