@@ -18,7 +18,7 @@ and what the thresholds maximise. What is fitted (``fit_model``), on a list of t
    |a| |b| / (mentions - 1)); it scores every later round;
 3. (t0, t1) with t1 in the design's grid: the pair whose full clustering (all rounds) of the training names has
    the best ``objective`` ("macro": the mean over the two sets of the mean B-cubed F1 of their names;
-   "macro+micro": of (macro + micro) / 2). With ``inner_folds`` > 1 these clusterings are cross-fitted: each
+   "macro+micro": of (macro + micro) / 2; "worst": the lowest of the four). With ``inner_folds`` > 1 these clusterings are cross-fitted: each
    inner fold of training names is clustered by scorers fitted on the other inner folds, so the thresholds are
    chosen on names the scorers did not see (in-sample probabilities are overconfident, the trees' most); the
    final scorers are fitted on every training name. Optionally (``size_slopes``) the later rounds' threshold
@@ -81,7 +81,8 @@ class Design:
     name: str
     kind: str = "trees"  # "logistic" or "trees"
     features: tuple[str, ...] = FEATURES_V2  # the designs before co_common; "logistic-co-common" adds it
-    objective: str = "macro+micro"  # "macro": mean over sets of macro B-cubed F1; "macro+micro": of (macro+micro)/2
+    objective: str = "macro+micro"  # "macro": mean over sets of macro B-cubed F1; "macro+micro": of (macro+micro)/2;
+    # "worst": the lowest of each set's macro and micro
     t0_grid: tuple[float, ...] = T0_GRID
     t1_grid: tuple[float, ...] = T1_GRID
     later_states: bool = True
