@@ -136,6 +136,11 @@ DESIGNS = {
                                        objective="worst",
                                        about="logistic-co-common, thresholds chosen for the lowest of the four "
                                              "figures instead of their mean"),
+    "logistic-co-common-inner5": Design("logistic-co-common-inner5", kind="logistic", features=CO_COMMON,
+                                        inner_folds=5,
+                                        about="logistic-co-common, thresholds chosen on cross-fitted clusterings of "
+                                              "5 inner folds instead of 3 (each training name clustered by scorers "
+                                              "fitted on more of the others)"),
     "logistic-rare-hop": Design("logistic-rare-hop", kind="logistic", features=CO_COMMON + ("co_hop_rare",),
                                 about="logistic-co-common, and co-authors of co-authors reached through co-authors "
                                       "without a very common surname only (co_hop_rare)"),
