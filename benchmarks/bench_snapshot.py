@@ -87,17 +87,22 @@ def dataset(data: Path, n: int, seed: int, jobs: int, mix: str = "heavy") -> Pat
     return folder
 
 
-def run_child(store: Path, src: Path, mode: str) -> dict:
+def child_result(script: str, args: list[str], store: Path, what: str) -> dict:
+    """Run ``script`` in a fresh Python process on a fresh ``store`` (deleted first); the JSON of its RESULT line,
+    with the load averages before and after."""
     for f in (store, Path(str(store) + ".wal")):
-        if f.exists():
-            f.unlink()
+        f.unlink(missing_ok=True)
     before = load()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, str(store), str(src), mode],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"{mode} ingest of {src} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{what} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))[7:])
     result["load_before"], result["load_after"] = before, load()
+    return result
+
+
+def run_child(store: Path, src: Path, mode: str) -> dict:
+    result = child_result(_CHILD, [str(store), str(src), mode], store, f"{mode} ingest of {src}")
     result["store_mb"] = sum(f.stat().st_size for f in (store, Path(str(store) + ".wal")) if f.exists()) / 2**20
     return result
 
