@@ -137,6 +137,27 @@ def test_co_common_and_co_hop_rare_discount_very_common_co_author_names():
     assert y[0, FEATURES.index("co_log")] == pytest.approx(np.log(3))
 
 
+def test_co_disjoint_and_org_disjoint_count_the_smaller_side_only_when_nothing_is_shared():
+    mentions = [Mention("a", "Lei Wang", coauthors=("Ann Lee", "Bo Chen", "Cy Diaz"), organisation="Univ A"),
+                Mention("b", "Lei Wang", coauthors=("Dan Eck", "Eve Fox"), organisation="Univ B"),
+                Mention("c", "Lei Wang", coauthors=("Ann Lee",), organisation="Univ A"),
+                Mention("d", "Lei Wang")]
+    prep = prepare(mentions)
+    rows = blocks(prep.mentions)
+    row = {m.mention_id: r for r, m in enumerate(prep.mentions)}
+    prof = profiles(prep, [[r] for r in range(len(prep.mentions))])
+    pairs = [("a", "b"), ("a", "c"), ("b", "d")]
+    x = pair_features(prof, [row[p] for p, _ in pairs], [row[q] for _, q in pairs], block_stats(prep, rows)[0])
+    co, org = x[:, FEATURES.index("co_disjoint")], x[:, FEATURES.index("org_disjoint")]
+    assert co[0] == pytest.approx(np.log(3)) and org[0] == pytest.approx(np.log(2))  # 3 vs 2 co-authors, none shared
+    assert co[1] == 0 and org[1] == 0  # share Ann Lee and Univ A
+    assert co[2] == 0 and org[2] == 0  # d has neither: no evidence either way
+    # pooled: {a, b} against c still shares Ann Lee; {b} against {a, c} shares nothing, the smaller side has 2
+    prof2 = profiles(prep, [[row["b"]], [row["a"], row["c"]], [row["d"]]])
+    y = pair_features(prof2, [0], [1], block_stats(prep, rows)[0])
+    assert y[0, FEATURES.index("co_disjoint")] == pytest.approx(np.log(3))
+
+
 def test_closest_members_is_the_best_pair_and_costs_nothing_unread():
     rng = np.random.default_rng(3)
     words = ["graph", "kernel", "ada", "runtime", "cache", "mpi", "fault", "thread", "query", "index"]

@@ -449,6 +449,11 @@ FEATURES = (
     # co-author of co-author: log(1 + mentions of the block outside both nodes that share a co-author with each)
     "co_hop",
     "co_hop_rare",  # the same through co-authors without a very common surname only
+    # both nodes have co-authors and share none: log(1 + the smaller node's distinct co-authors). Two large
+    # clusters, each with its own circle of co-authors and none in common, are rarely one person; a paper with
+    # one co-author not found elsewhere says little
+    "co_disjoint",
+    "org_disjoint",  # the same for organisations: both have some, none shared
     # the block (all mentions of the name), the same for all its pairs: how ambiguous the name looks
     "block_log_n",  # log(mentions)
     "block_co",  # log(1 + mean shared co-authors per pair of mentions)
@@ -461,9 +466,10 @@ BLOCK_FEATURES = ("block_log_n", "block_co", "block_venue", "block_emb", "block_
 # the features of the logistic engine before co_hop, block_parts and block_common (the "previous engine" design)
 FEATURES_V1 = tuple(f for f in FEATURES
                     if f not in ("co_hop", "block_parts", "block_common", "co_common", "co_hop_rare", "text_max",
-                                 "emb_max"))
+                                 "emb_max", "co_disjoint", "org_disjoint"))
 # the features of the shipped logistic engine of issue 6's first round (the "logistic-new-features" design)
-FEATURES_V2 = tuple(f for f in FEATURES if f not in ("co_common", "co_hop_rare", "text_max", "emb_max"))
+FEATURES_V2 = tuple(f for f in FEATURES if f not in ("co_common", "co_hop_rare", "text_max", "emb_max", "co_disjoint",
+                                                     "org_disjoint"))
 
 
 def _block_columns(prep: Prepared, block_rows: Sequence[Sequence[int]], matrix: sp.csr_matrix,
@@ -589,12 +595,15 @@ def pair_features(prof: Profiles, i: np.ndarray, j: np.ndarray, block: np.ndarra
     union = ni + nj - shared
     cols["co_jaccard"] = np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
     cols["co_none"] = ((ni == 0) | (nj == 0)).astype(np.float32)
+    cols["co_disjoint"] = np.where(shared > 0, 0, np.log1p(np.minimum(ni, nj)))
     cols["co_init"] = np.log1p(np.maximum(_rowwise_dot(prof.coauthors_init, i, j) - shared, 0))
     cols["co_common"] = np.log1p(np.maximum(shared - _rowwise_dot(prof.coauthors_rare, i, j), 0))
     has_org = np.diff(prof.org_ids.indptr) > 0
     cols["org_both"] = (has_org[i] & has_org[j]).astype(np.float32)
     cols["org_same"] = (_rowwise_dot(prof.org_ids, i, j) > 0).astype(np.float32)
     cols["org_cos"] = _rowwise_dot(prof.org, i, j)
+    n_org = np.diff(prof.org_ids.indptr).astype(np.float32)
+    cols["org_disjoint"] = np.where(cols["org_same"] > 0, 0, np.log1p(np.minimum(n_org[i], n_org[j])))
     has_venue = np.diff(prof.venue_ids.indptr) > 0
     cols["venue_both"] = (has_venue[i] & has_venue[j]).astype(np.float32)
     cols["venue_same"] = (_rowwise_dot(prof.venue_ids, i, j) > 0).astype(np.float32)

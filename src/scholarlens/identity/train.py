@@ -66,11 +66,12 @@ TREE_T1 = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # Monotone constraints of the tree scorer: +1 the probability can only rise with the feature, -1 only fall.
 MONOTONE = {"name": 1, "co_any": 1, "co_log": 1, "co_jaccard": 1, "co_init": 1, "org_same": 1, "org_cos": 1,
             "venue_same": 1, "venue_cos": 1, "year_gap": -1, "title_cos": 1, "text_cos": 1, "kw_cos": 1,
-            "emb_cos": 1, "co_hop": 1, "co_hop_rare": 1, "text_max": 1, "emb_max": 1}
+            "emb_cos": 1, "co_hop": 1, "co_hop_rare": 1, "text_max": 1, "emb_max": 1, "co_disjoint": -1,
+            "org_disjoint": -1}
 
 
 # logistic-new-features' features and co_common
-CO_COMMON = tuple(f for f in FEATURES if f not in ("co_hop_rare", "text_max", "emb_max"))
+CO_COMMON = tuple(f for f in FEATURES if f not in ("co_hop_rare", "text_max", "emb_max", "co_disjoint", "org_disjoint"))
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,13 @@ DESIGNS = {
                                         about="logistic-co-common, thresholds chosen on cross-fitted clusterings of "
                                               "5 inner folds instead of 3 (each training name clustered by scorers "
                                               "fitted on more of the others)"),
+    "logistic-disjoint": Design("logistic-disjoint", kind="logistic", features=CO_COMMON + ("co_disjoint",),
+                                about="logistic-co-common, and how many co-authors the two nodes have without sharing "
+                                      "one (co_disjoint: two clusters with their own circles of co-authors and none "
+                                      "in common are rarely one person)"),
+    "logistic-disjoint-org": Design("logistic-disjoint-org", kind="logistic",
+                                    features=CO_COMMON + ("co_disjoint", "org_disjoint"),
+                                    about="logistic-disjoint, and the same for organisations (org_disjoint)"),
     "logistic-rare-hop": Design("logistic-rare-hop", kind="logistic", features=CO_COMMON + ("co_hop_rare",),
                                 about="logistic-co-common, and co-authors of co-authors reached through co-authors "
                                       "without a very common surname only (co_hop_rare)"),
