@@ -219,6 +219,14 @@ def test_objective_macro_micro_and_worst():
     del sets
 
 
+def test_smoothed_judges_a_threshold_with_its_neighbours():
+    scores = [0.80, 0.90, 0.70, 0.85, 0.86, 0.85, 0.70]  # a lucky spike at the second point, a plateau after
+    assert train.smoothed(scores, 0) == scores
+    s = train.smoothed(scores, 1)
+    assert s[0] == pytest.approx(0.85) and s[1] == pytest.approx(0.80) and s[-1] == pytest.approx(0.775)  # ends: 2
+    assert max(range(len(s)), key=s.__getitem__) == 4  # the plateau's middle, where the raw scores' argmax is 1
+
+
 DB = ["query optimization for relational databases", "indexing large tables with learned models",
       "transaction processing in distributed databases", "join ordering with cost models"]
 BIO = ["protein folding pathways in yeast", "gene expression of the zebrafish heart",

@@ -89,6 +89,7 @@ class Design:
     later_states: bool = True
     inner_folds: int = 3  # thresholds chosen on cross-fitted clusterings of the training names (0: in-sample)
     size_slopes: tuple[float, ...] = ()  # later rounds: lower thresholds in large blocks (cluster.block_threshold)
+    smooth: int = 0  # later-round thresholds judged by the mean objective of this many grid neighbours each side
     l2: float = 1.0  # logistic: L2 penalty on standardised coefficients; trees: l2_regularization
     trees: int = 100
     learning_rate: float = 0.15
@@ -142,6 +143,10 @@ DESIGNS = {
                                         about="logistic-co-common, thresholds chosen on cross-fitted clusterings of "
                                               "5 inner folds instead of 3 (each training name clustered by scorers "
                                               "fitted on more of the others)"),
+    "logistic-co-common-smooth": Design("logistic-co-common-smooth", kind="logistic", features=CO_COMMON, smooth=1,
+                                        about="logistic-co-common, each later-round threshold judged by the mean of "
+                                              "its objective and its two neighbours' on the grid (a plateau, not a "
+                                              "lucky point)"),
     "logistic-disjoint": Design("logistic-disjoint", kind="logistic", features=CO_COMMON + ("co_disjoint",),
                                 about="logistic-co-common, and how many co-authors the two nodes have without sharing "
                                       "one (co_disjoint: two clusters with their own circles of co-authors and none "
@@ -538,12 +543,14 @@ def fit_model(selection: Selection, design: Design | float | None = None, log=pr
         return fit_scorer(*(data if later is None else _join(data, later)), design)
 
     def sweep(t0, scorers1, best, tag, slope=0.0):
+        scores = []
         for t1 in t1_grid:
             pred = {}
             for (_, test_names), s1 in zip(folds, scorers1):
                 s1 = dataclasses.replace(s1, size_slope=slope) if slope else s1
                 pred.update(predict_later(test_names, merged, t0, s1, t1, max_rounds))
-            score = objective(selection, pred, design.objective)
+            scores.append(objective(selection, pred, design.objective))
+        for t1, score in zip(t1_grid, smoothed(scores, design.smooth)):
             if best is None or score > best[0] + 1e-12:
                 best = (score, t0, t1, scorers1, tag, slope)
         return best
@@ -579,6 +586,13 @@ def fit_model(selection: Selection, design: Design | float | None = None, log=pr
     scorer0.threshold, scorer1.threshold, scorer1.size_slope = t0, t1, slope
     kind = {"logistic": "logistic", "trees": "gradient-boosted trees", "blend": "logistic + trees blend"}[design.kind]
     return Model([scorer0, scorer1], description=f"{kind} per round, average linkage")
+
+
+def smoothed(scores: list[float], smooth: int) -> list[float]:
+    """Each score as the mean of itself and up to ``smooth`` neighbours each side (fewer at the grid's ends): a
+    threshold judged with its neighbours. The argmax of a noisy curve lands on a lucky point more often than on
+    a good plateau."""
+    return [float(np.mean(scores[max(0, k - smooth):k + smooth + 1])) for k in range(len(scores))]
 
 
 @dataclass
