@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 from scholarlens.engine import build, export_store, import_results
 from scholarlens.engine.parquet_io import read_manifest, table_dirs
 from scholarlens.engine.run import compare_builds
+from scholarlens.engine import spark as spark_module
 from scholarlens.engine.spark import coded_graph_views, limitations, spark_session
 from scholarlens.engine.sql import statements
 from scholarlens.store import connect
@@ -299,3 +300,45 @@ def test_persons_chunks_scored_on_the_executors_equal_the_drivers(sample_store, 
         f"SELECT count(*) FROM read_parquet('{files['person_authorships']}') WHERE author_id = 'name:lewei lu' "
         "AND work_id = ?", [disowned]).fetchall()[0][0]
     assert kept == 0  # the correction took effect on the executors' chunk
+
+
+def test_a_build_on_a_remote_file_system_equals_the_local_one(sample_builds, spark, tmp_path, monkeypatch):
+    """Input and output on a Hadoop file system other than the driver's disk (viewfs://, which a cluster's s3a://
+    or hdfs:// stand for here: every read and write goes through Hadoop's FileSystem, none through a local
+    path), with the persons engine's chunks passing through the output directory to the executors: the tables
+    equal the DuckDB build's, and nothing of the passage (_persons/) is left in the output."""
+    import shutil
+
+    from scholarlens.analytics import persons
+
+    out, _, _ = sample_builds
+    shutil.copytree(out / "input", tmp_path / "input")
+    (tmp_path / "output").mkdir()
+    conf = spark._jsc.hadoopConfiguration()
+    for mount in ("input", "output"):
+        conf.set(f"fs.viewfs.mounttable.remote-test.link./{mount}", (tmp_path / mount).resolve().as_uri())
+    monkeypatch.setattr(persons, "CHUNK_MENTIONS", 200)
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the Spark build scored persons' chunks on the driver")
+
+    monkeypatch.setattr(persons, "score_chunks_in_processes", refused)
+    passed: list[str] = []
+    real_put = spark_module._Files.put
+
+    def recording_put(self, source, name):
+        passed.append(name)
+        return real_put(self, source, name)
+
+    monkeypatch.setattr(spark_module._Files, "put", recording_put)
+    on_spark = build("spark", "viewfs://remote-test/input", "viewfs://remote-test/output", as_of_year=AS_OF,
+                     spark=spark)
+    assert "_persons/chunks.parquet" in passed  # the persons' rows went to the executors through the output
+    result = compare_builds(out / "duckdb", tmp_path / "output")
+    problems = {table: r["problems"] for table, r in result.items() if r["problems"]}
+    assert not problems, problems
+    for analytic, table in ANALYTIC_TABLES.items():
+        assert table in result, f"{analytic}: {table} not written through the remote file system"
+    assert on_spark["rows"]["person_mentions"] > 0
+    assert not [p.name for p in (tmp_path / "output").iterdir() if p.name.startswith("_persons")]
+    assert read_manifest(tmp_path / "output")["engine"] == "spark"

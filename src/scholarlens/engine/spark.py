@@ -517,8 +517,9 @@ class SparkBuild:
         """A persons.ChunkScorer on the executors: the driver writes every chunk's rows to Parquet, an
         applyInArrow grouped by chunk runs persons._score_chunk on each, and the driver reads the results back in
         chunk order. Chunks are whole name blocks with their corrections, so a chunk alone gives what it gives
-        on the driver. Rows and results pass through the output directory (as _persons_*, removed after) when it
-        is remote, since executors cannot read the driver's disk."""
+        on the driver. Rows and results pass through the output directory (in _persons/, removed after) when it
+        is remote, since executors cannot read the driver's disk. Inside a folder, not as _persons_* files: Spark
+        takes a file whose name starts with "_" for a hidden one and reads nothing from it."""
         from ..analytics import persons
 
         if not corrections:
@@ -529,15 +530,15 @@ class SparkBuild:
             con.execute(f"COPY ({persons.ALL_CHUNK_ROWS_SQL}) TO {parquet_io._q(rows_file)} "
                         "(FORMAT parquet, ROW_GROUP_SIZE 100000)")
         if self.output.remote:
-            self.output.put(rows_file, "_persons_chunks.parquet")
-        rows_uri = self.output.uri("_persons_chunks.parquet") if self.output.remote else str(rows_file)
-        scored_uri = self.output.uri("_persons_scored") if self.output.remote else str(scored_local)
+            self.output.put(rows_file, "_persons/chunks.parquet")
+        rows_uri = self.output.uri("_persons/chunks.parquet") if self.output.remote else str(rows_file)
+        scored_uri = self.output.uri("_persons/scored") if self.output.remote else str(scored_local)
         # only the chunks corrections touch carry them to the executors (few, on any real store)
         touched = {i: c for i, c in enumerate(corrections) if c.extra or c.must_link or c.cannot_link}
         (self.spark.read.parquet(rows_uri).groupBy("chunk")
          .applyInArrow(_person_chunk_part(touched), PERSON_CHUNK_SCHEMA)
          .write.mode("overwrite").parquet(scored_uri))
-        scored = self.output.get("_persons_scored", scored_local) if self.output.remote else scored_local
+        scored = self.output.get("_persons/scored", scored_local) if self.output.remote else scored_local
         try:
             with con_lock:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _persons_scored AS SELECT * FROM "
@@ -560,8 +561,7 @@ class SparkBuild:
             rows_file.unlink(missing_ok=True)
             shutil.rmtree(scored_local, ignore_errors=True)
             if self.output.remote:
-                self.output.delete("_persons_chunks.parquet")
-                self.output.delete("_persons_scored")
+                self.output.delete("_persons")
 
     def _local_tables(self, files: _Files, cache: Path) -> dict[str, Path]:
         """Local Parquet of every table of a directory (a copy when it is remote)."""
