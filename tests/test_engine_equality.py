@@ -342,3 +342,56 @@ def test_a_build_on_a_remote_file_system_equals_the_local_one(sample_builds, spa
     assert on_spark["rows"]["person_mentions"] > 0
     assert not [p.name for p in (tmp_path / "output").iterdir() if p.name.startswith("_persons")]
     assert read_manifest(tmp_path / "output")["engine"] == "spark"
+
+
+def test_a_chunk_of_this_is_mine_alone_is_scored_on_the_driver_alike(sample_store, spark, tmp_path, monkeypatch):
+    """An author whose records are gone from the store (a re-ingest after the source renamed them) keeps the work
+    someone said was theirs: its "this is mine" mention is the only one of its name block, so its chunk has no
+    rows for the executors and the Spark build scores it on the driver. Both engines give it the same person."""
+    import shutil
+
+    import duckdb
+
+    from scholarlens.analytics import persons
+    from scholarlens.identity.corrections import add_correction
+
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(sample_store, copy)
+    con = connect(copy)
+    try:
+        (author,) = con.execute("SELECT author_id FROM authorships WHERE author_id LIKE 'openalex:%' "
+                                "GROUP BY author_id ORDER BY count(*), author_id LIMIT 1").fetchone()
+        (work,) = con.execute("SELECT min(work_id) FROM works WHERE work_id NOT IN "
+                              "(SELECT work_id FROM authorships WHERE author_id = ?)", [author]).fetchone()
+        add_correction(con, "add-work", author, work, who="test", why="the author list was cut short")
+        export_store(con, tmp_path / "input")
+    finally:
+        con.close()
+    files = table_dirs(tmp_path / "input")
+    for table in ("authorships", "authorship_institutions"):  # the author's records gone, the correction kept
+        kept = duckdb.connect().execute(f"SELECT * FROM read_parquet('{files[table]}') WHERE author_id <> ?",
+                                        [author]).to_arrow_table()
+        target = files[table].parent if files[table].name == "*.parquet" else files[table]
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+        duckdb.connect().execute(f"COPY (SELECT * FROM kept) TO '{tmp_path / 'input' / table}.parquet' (FORMAT parquet)")
+    monkeypatch.setattr(persons, "CHUNK_MENTIONS", 1)  # a chunk per name block: the added work's is its own
+    read_on_driver: list[int] = []
+    real_chunk_rows = persons._chunk_rows
+
+    def recording_chunk_rows(con, chunk):
+        read_on_driver.append(chunk)
+        return real_chunk_rows(con, chunk)
+
+    duck = build("duckdb", tmp_path / "input", tmp_path / "duckdb", as_of_year=AS_OF)
+    monkeypatch.setattr(persons, "_chunk_rows", recording_chunk_rows)
+    build("spark", tmp_path / "input", tmp_path / "spark", as_of_year=AS_OF, spark=spark)
+    assert read_on_driver, "no chunk was scored on the driver"
+    result = compare_builds(tmp_path / "duckdb", tmp_path / "spark")
+    for table in ("persons", "person_mentions", "person_authorships"):
+        assert table in result and not result[table]["problems"], result.get(table)
+    for out in ("duckdb", "spark"):
+        found = duckdb.connect().execute(
+            f"SELECT person_id FROM read_parquet('{table_dirs(tmp_path / out)['person_mentions']}') "
+            "WHERE work_id = ? AND author_id = ?", [work, author]).fetchall()
+        assert found == [(author,)], (out, found)  # the work is the author's, under the author's own id
+    assert duck["rows"]["person_mentions"] > 0
