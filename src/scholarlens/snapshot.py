@@ -10,6 +10,10 @@ for the same works, much faster:
   One reader thread hashes and inflates ahead, across parts, one batch ahead of DuckDB.
 - DuckDB parses each line once (``from_json`` with an explicit structure: only the fields the store keeps are
   materialised) and SQL turns the batch into rows for every table, inserted in bulk.
+- Two stages overlap: what of a batch needs nothing of the store (parsing, derived values, categories, match
+  keys: ``_stage_batch``) runs on a second connection in a thread, into an in-memory database, while the store's
+  connection writes the batch before it (keys, merges, tables, commit: ``_process_batch``). Within a part; the
+  first batch of each part is staged while the writes wait.
 - Semantics are defined once, in Python, and reused rather than rewritten in SQL where they are more than
   plain field access: the subject label is ``categories.category_from_openalex`` evaluated once per distinct
   (topic, subfield, field) and registered as a DuckDB table (works without a topic label call it on their
@@ -61,6 +65,7 @@ import queue
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -448,8 +453,10 @@ def _q(s: str) -> str:
 
 
 
+# Both statements name the parsed lines' table @ST@: a table of the in-memory database _sl_stage, which the
+# store's connection reads while a second connection stages the next batch (see _stage_batch).
 _STAGE_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _sl_st AS
+CREATE OR REPLACE TABLE @ST@ AS
 SELECT line, CASE WHEN force_py OR regexp_matches(text, {_q(_SUSPICIOUS)}) THEN NULL
                   ELSE TRY(from_json(text, {_q(_STRUCTURE)})) END AS j
 FROM _sl_lines
@@ -471,7 +478,7 @@ WITH a AS (
         flatten(list_transform(coalesce(j.alternate_host_venues, []), lambda l: [l.landing_page_url, l.pdf_url, l.url]))
       ), lambda u: u <> '') AS urls0,
     sl_abstract(j.abstract_inverted_index) AS abstract
-  FROM _sl_st WHERE j IS NOT NULL
+  FROM @ST@ WHERE j IS NOT NULL
 ), b AS (
   SELECT *,
     list_filter(urls0, lambda u, i: list_position(urls0, u) = i) AS urls,
@@ -750,22 +757,41 @@ def _rows(con, sql: str, params=None, *, tm: Counter, step: str) -> list[tuple]:
     return rows
 
 
-def _process_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, state: _PartState) -> None:
-    tm = state.summary.timings
+STAGE_DB = "_sl_stage"
+
+
+@dataclass
+class _Staged:
+    """A batch parsed and derived by ``_stage_batch``: its tables in STAGE_DB, the lines SQL decides."""
+
+    st: str  # the parsed lines (line, j)
+    w2: str  # one row per line SQL decides, with its category and title+year+author key
+    fast_ok: set[int]
+    n_lines: int
+    timings: Counter
+
+
+def _stage_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, categories: dict, slot: int) -> _Staged:
+    """What of a batch needs nothing of the store: its lines parsed, every work's values derived, categories
+    and title+year+author keys, into tables of STAGE_DB (``slot`` 0 or 1: the batch the store's connection is
+    writing keeps the other). Runs on a connection of its own, in a thread, one batch ahead of the writes: the
+    two DuckDB statements run on both cores at once, where one batch at a time left one core idle (CPU 45 s in
+    42 s of wall at 100,000 works). Reads nothing the writes change, so it gives what it gave in line."""
+    tm: Counter = Counter()
+    st, w2 = f"{STAGE_DB}.st{slot}", f"{STAGE_DB}.w2{slot}"
     t0 = time.perf_counter()
     table = _lines_table(batch)
     tm["arrow"] += time.perf_counter() - t0
-    n_lines = table.num_rows
     con.register("_sl_lines", table)
     try:
-        _exec(con, _STAGE_SQL, tm=tm, step="parse")
-        _exec(con, _WORKS_SQL, tm=tm, step="derive")
+        _exec(con, _STAGE_SQL.replace("@ST@", st), tm=tm, step="parse")
+        _exec(con, _WORKS_SQL.replace("@ST@", st), tm=tm, step="derive")
         t0 = time.perf_counter()
-        _category_rows(con, state.categories)
+        _category_rows(con, categories)
         tm["categories"] += time.perf_counter() - t0
         # Works the topic does not label fall back on their concepts, read from the raw line for those only.
         _exec(con, f"""
-            CREATE OR REPLACE TEMP TABLE _sl_w2 AS
+            CREATE OR REPLACE TABLE {w2} AS
             SELECT w.*, CASE WHEN c.category IS NOT NULL THEN c.category
                              ELSE sl_concepts(json_extract(l.text, '$.concepts')) END AS category,
                    sl_match(w.title, w.year, w.first_author) AS match_key
@@ -775,10 +801,23 @@ def _process_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, state: _PartSt
             LEFT JOIN _sl_lines l ON l.line = w.line AND c.category IS NULL
             WHERE w.ok
         """, tm=tm, step="category+match key")
-        _exec(con, f"DELETE FROM _sl_w2 WHERE category = {_q(_UNREADABLE)}", tm=tm, step="category+match key")
-        fast_ok = {r[0] for r in _rows(con, "SELECT line FROM _sl_w2", tm=tm, step="resolve")}
+        _exec(con, f"DELETE FROM {w2} WHERE category = {_q(_UNREADABLE)}", tm=tm, step="category+match key")
+        fast_ok = {r[0] for r in _rows(con, f"SELECT line FROM {w2}", tm=tm, step="resolve")}
     finally:
         con.unregister("_sl_lines")
+    return _Staged(st, w2, fast_ok, table.num_rows, tm)
+
+
+def _process_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, state: _PartState, staged: _Staged) -> None:
+    """Write a staged batch into the store (inside the batch's transaction): keys and merges with stored works,
+    the per-record path for the lines SQL cannot decide, and every table."""
+    tm = state.summary.timings
+    tm.update(staged.timings)
+    fast_ok, n_lines = staged.fast_ok, staged.n_lines
+    # The stage's tables under the names the statements below use; views, since this transaction writes the
+    # store and a DuckDB transaction writes one database only.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _sl_st AS SELECT * FROM {staged.st}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _sl_w2 AS SELECT * FROM {staged.w2}")
 
     t0 = time.perf_counter()
     py_lines = [ln for ln in range(batch.first_line, batch.first_line + n_lines) if ln not in fast_ok]
@@ -829,12 +868,13 @@ def _process_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, state: _PartSt
         t0 = time.perf_counter()
         records.update(_python_records(state, batch, moved))
         tm["per-record read"] += time.perf_counter() - t0
-        _exec(con, "DELETE FROM _sl_w2 WHERE line IN (SELECT unnest(?::BIGINT[]))", [sorted(moved)], tm=tm, step="resolve")
+    # the moved lines leave the SQL path here (_sl_w2 is the stage's, read-only in this transaction)
     _exec(con, """
         CREATE OR REPLACE TEMP TABLE _sl_fw AS
         SELECT w.*, coalesce(h.work_id, 'openalex:' || w.short) AS work_id, h.work_id IS NULL AS new
         FROM _sl_w2 w LEFT JOIN (SELECT DISTINCT line, work_id FROM _sl_hits) h ON h.line = w.line
-    """, tm=tm, step="resolve")
+        WHERE w.line NOT IN (SELECT unnest(?::BIGINT[]))
+    """, [sorted(moved)], tm=tm, step="resolve")
 
     # Authorships and institutions of the SQL lines, each with its order in the batch.
     _exec(con, """
@@ -1078,6 +1118,17 @@ def ingest_snapshot(
 
     # The reader thread checks "done" on a connection of its own: it sees what earlier runs committed.
     cursor = con.cursor()
+    # The next batch of a part is staged on another connection, in a thread, while this one writes the batch
+    # before it (_stage_batch); the staged tables live in an in-memory database both connections see.
+    con.execute(f"ATTACH ':memory:' AS {STAGE_DB}")
+    stage_con = con.cursor()
+    stager = ThreadPoolExecutor(1, thread_name_prefix="snapshot-stage")
+    slot = 0
+
+    def stage(batch):
+        nonlocal slot
+        slot ^= 1
+        return stager.submit(_stage_batch, stage_con, batch, categories, slot)
 
     def is_done(digest: str) -> bool:
         return _is_done(cursor, digest)
@@ -1103,6 +1154,7 @@ def ingest_snapshot(
             works_before = summary.works
             batch = _next(events, summary)
             batch = None if batch is _PART_END else batch
+            staging = stage(batch) if batch is not None else None
             while True:
                 # One transaction per batch, so memory stays bounded whatever the size of a part (DuckDB keeps a
                 # transaction's appends and index entries in memory). The part is marked done in the transaction
@@ -1110,10 +1162,16 @@ def ingest_snapshot(
                 # already committed change nothing (every write is idempotent).
                 following = _next(events, summary) if batch is not None else _PART_END
                 last = following is _PART_END
+                staged = None
+                if staging is not None:  # before BEGIN: the transaction sees the stage's tables once made
+                    t0 = time.perf_counter()
+                    staged = staging.result()
+                    summary.timings["wait for stage"] += time.perf_counter() - t0
+                staging = stage(following) if not last else None
                 con.execute("BEGIN TRANSACTION")
                 try:
                     if batch is not None:
-                        _process_batch(con, batch, state)
+                        _process_batch(con, batch, state, staged)
                     if last:
                         if reader.problem is None and reader.json_bytes == 0:
                             reader.problem = Quarantined(str(part), "empty file")  # as the per-record path says
@@ -1144,6 +1202,8 @@ def ingest_snapshot(
         if gc_was_enabled:
             gc.enable()
         events.close()
+        stager.shutdown(wait=True, cancel_futures=True)  # nothing may use the connection after we return
+        stage_con.close()
         cursor.close()
         for name, *_ in _UDFS + _ARROW_UDFS:
             try:
@@ -1155,9 +1215,10 @@ def ingest_snapshot(
                 con.execute(f"SET {name} = '{value}'")
             except Exception:  # noqa: BLE001, S110 - as above
                 pass
-        for t in ("_sl_st", "_sl_w", "_sl_w2", "_sl_cat", "_sl_keys", "_sl_hits", "_sl_fw", "_sl_au", "_sl_ai"):
+        for drop in ("DROP VIEW IF EXISTS _sl_st", "DROP VIEW IF EXISTS _sl_w2", f"DETACH DATABASE IF EXISTS {STAGE_DB}",
+                     *(f"DROP TABLE IF EXISTS {t}" for t in ("_sl_keys", "_sl_hits", "_sl_fw", "_sl_au", "_sl_ai"))):
             try:
-                con.execute(f"DROP TABLE IF EXISTS {t}")
+                con.execute(drop)
             except Exception:  # noqa: BLE001, S110 - as above
                 pass
     summary.seconds = time.perf_counter() - start
