@@ -268,3 +268,32 @@ def test_kill_9_then_rerun_gives_the_tables_of_an_uninterrupted_run(tmp_path, ge
     assert summary.parts_already_done == done and summary.parts == 4 - done
     for t in TABLES:
         assert rows(con, t) == uninterrupted[t], t
+
+
+def test_a_failure_while_staging_ahead_leaves_whole_batches_and_a_usable_connection(tmp_path, generated, uninterrupted,
+                                                                                    monkeypatch):
+    """The next batch is staged in a thread on a second connection while this one writes: a failure there (here
+    the fourth batch staged, ahead of the writes) ends the ingest with that error, after the thread has stopped;
+    only whole batches were committed, the in-memory stage is gone, and a rerun gives the uninterrupted tables."""
+    from scholarlens import snapshot
+
+    real_stage = snapshot._stage_batch
+    staged = []
+
+    def failing_stage(con, batch, categories, slot):
+        staged.append(slot)
+        if len(staged) == 4:
+            raise RuntimeError("stage failed")
+        return real_stage(con, batch, categories, slot)
+
+    monkeypatch.setattr(snapshot, "_stage_batch", failing_stage)
+    con = connect(tmp_path / "s.duckdb")
+    with pytest.raises(RuntimeError, match="stage failed"):
+        ingest_snapshot(con, generated, batch_bytes=1 << 18)
+    assert staged[:4] == [1, 0, 1, 0]  # two slots, taken in turn
+    committed = con.execute("SELECT count(*) FROM works").fetchall()[0][0]
+    assert 0 < committed < 300  # the batches before the failure, and no part of the failed one's
+    assert not con.execute("SELECT 1 FROM duckdb_databases() WHERE database_name = '_sl_stage'").fetchall()
+    monkeypatch.setattr(snapshot, "_stage_batch", real_stage)
+    ingest_snapshot(con, generated, batch_bytes=1 << 18)
+    assert {t: rows(con, t) for t in TABLES} == uninterrupted

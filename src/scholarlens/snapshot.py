@@ -12,8 +12,8 @@ for the same works, much faster:
   materialised) and SQL turns the batch into rows for every table, inserted in bulk.
 - Two stages overlap: what of a batch needs nothing of the store (parsing, derived values, categories, match
   keys: ``_stage_batch``) runs on a second connection in a thread, into an in-memory database, while the store's
-  connection writes the batch before it (keys, merges, tables, commit: ``_process_batch``). Within a part; the
-  first batch of each part is staged while the writes wait.
+  connection writes the batch before it (keys, merges, tables, commit: ``_process_batch``); the first batch of
+  the next part is staged while the last one of this part is written.
 - Semantics are defined once, in Python, and reused rather than rewritten in SQL where they are more than
   plain field access: the subject label is ``categories.category_from_openalex`` evaluated once per distinct
   (topic, subfield, field) and registered as a DuckDB table (works without a topic label call it on their
@@ -67,7 +67,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1060,9 +1060,30 @@ def _mark_done(con: duckdb.DuckDBPyConnection, digest: str, path: Path, works: i
     )
 
 
-def _next(events: Iterator, summary: SnapshotSummary):
+class _Lookahead:
+    """The reader's events, with a look at the next few: the first batch of the next part is staged while the
+    last batch of this one is written."""
+
+    def __init__(self, events: Iterator):
+        self.events = events
+        self.ahead: deque = deque()
+
+    def next(self):
+        return self.ahead.popleft() if self.ahead else next(self.events, None)
+
+    def peek(self, k: int):
+        while len(self.ahead) < k:
+            self.ahead.append(next(self.events, None))
+        return self.ahead[k - 1]
+
+    def close(self) -> None:
+        self.events.close()
+
+
+def _next(events: _Lookahead, summary: SnapshotSummary, peek: int = 0):
+    """The next event (or, with ``peek``, the one that many ahead, left in place)."""
     t0 = time.perf_counter()
-    item = next(events, None)
+    item = events.peek(peek) if peek else events.next()
     summary.timings["wait for inflate"] += time.perf_counter() - t0
     return item
 
@@ -1133,7 +1154,8 @@ def ingest_snapshot(
     def is_done(digest: str) -> bool:
         return _is_done(cursor, digest)
 
-    events = _prefetch(_events(parts, sizes, batch_bytes, force, is_done))
+    events = _Lookahead(_prefetch(_events(parts, sizes, batch_bytes, force, is_done)))
+    ahead = None  # (the first batch of the next part, its staging), when staged ahead
     # The UDFs make many short-lived objects and no cycles: the cyclic collector would only walk them (measured:
     # a few per cent of the CPU).
     gc_was_enabled = gc.isenabled()
@@ -1154,7 +1176,13 @@ def ingest_snapshot(
             works_before = summary.works
             batch = _next(events, summary)
             batch = None if batch is _PART_END else batch
-            staging = stage(batch) if batch is not None else None
+            if batch is None:
+                staging = None
+            elif ahead is not None and ahead[0] is batch:
+                staging = ahead[1]
+            else:
+                staging = stage(batch)
+            ahead = None
             while True:
                 # One transaction per batch, so memory stays bounded whatever the size of a part (DuckDB keeps a
                 # transaction's appends and index entries in memory). The part is marked done in the transaction
@@ -1168,6 +1196,12 @@ def ingest_snapshot(
                     staged = staging.result()
                     summary.timings["wait for stage"] += time.perf_counter() - t0
                 staging = stage(following) if not last else None
+                if last:  # the next part's first batch, staged while this part's last one is written
+                    nxt = _next(events, summary, peek=1)
+                    if isinstance(nxt, _PartStart) and not nxt.done:
+                        first = _next(events, summary, peek=2)
+                        if first is not None and first is not _PART_END:
+                            ahead = (first, stage(first))
                 con.execute("BEGIN TRANSACTION")
                 try:
                     if batch is not None:
