@@ -369,11 +369,12 @@ def test_a_chunk_of_this_is_mine_alone_is_scored_on_the_driver_alike(sample_stor
         con.close()
     files = table_dirs(tmp_path / "input")
     for table in ("authorships", "authorship_institutions"):  # the author's records gone, the correction kept
-        kept = duckdb.connect().execute(f"SELECT * FROM read_parquet('{files[table]}') WHERE author_id <> ?",
-                                        [author]).to_arrow_table()
+        rewrite = duckdb.connect()
+        rewrite.register("kept", rewrite.execute(f"SELECT * FROM read_parquet('{files[table]}') WHERE author_id <> ?",
+                                                 [author]).to_arrow_table())
         target = files[table].parent if files[table].name == "*.parquet" else files[table]
         shutil.rmtree(target) if target.is_dir() else target.unlink()
-        duckdb.connect().execute(f"COPY (SELECT * FROM kept) TO '{tmp_path / 'input' / table}.parquet' (FORMAT parquet)")
+        rewrite.execute(f"COPY kept TO '{tmp_path / 'input' / table}.parquet' (FORMAT parquet)")
     monkeypatch.setattr(persons, "CHUNK_MENTIONS", 1)  # a chunk per name block: the added work's is its own
     read_on_driver: list[int] = []
     real_chunk_rows = persons._chunk_rows

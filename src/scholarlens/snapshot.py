@@ -65,10 +65,10 @@ import queue
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
