@@ -370,8 +370,8 @@ def test_a_chunk_of_this_is_mine_alone_is_scored_on_the_driver_alike(sample_stor
     files = table_dirs(tmp_path / "input")
     for table in ("authorships", "authorship_institutions"):  # the author's records gone, the correction kept
         rewrite = duckdb.connect()
-        rewrite.register("kept", rewrite.execute(f"SELECT * FROM read_parquet('{files[table]}') WHERE author_id <> ?",
-                                                 [author]).to_arrow_table())
+        rewrite.register("kept", rewrite.sql(f"SELECT * FROM read_parquet('{files[table]}') WHERE author_id <> $author",
+                                             params={"author": author}).to_arrow_table())
         target = files[table].parent if files[table].name == "*.parquet" else files[table]
         shutil.rmtree(target) if target.is_dir() else target.unlink()
         rewrite.execute(f"COPY kept TO '{tmp_path / 'input' / table}.parquet' (FORMAT parquet)")
