@@ -28,9 +28,9 @@ except ImportError:  # pragma: no cover - depends on the environment
     pytest.skip("pyspark is not installed (pip install 'scholarlens[spark]')", allow_module_level=True)
 
 from scholarlens.engine import build, export_store, import_results
+from scholarlens.engine import spark as spark_module
 from scholarlens.engine.parquet_io import read_manifest, table_dirs
 from scholarlens.engine.run import compare_builds
-from scholarlens.engine import spark as spark_module
 from scholarlens.engine.spark import coded_graph_views, limitations, spark_session
 from scholarlens.engine.sql import statements
 from scholarlens.store import connect
@@ -252,6 +252,16 @@ def test_a_builds_notes_reach_the_manifest_and_the_store(sample_store, sample_bu
     assert noted == sorted(notes.items()) and cleared == []
 
 
+def _refuse_scoring_on_the_driver(monkeypatch) -> None:
+    """From here on, the driver's worker processes scoring persons' chunks fail the test."""
+    from scholarlens.analytics import persons
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the Spark build scored persons' chunks on the driver")
+
+    monkeypatch.setattr(persons, "score_chunks_in_processes", refused)
+
+
 def test_persons_chunks_scored_on_the_executors_equal_the_drivers(sample_store, spark, tmp_path, monkeypatch):
     """The Spark build scores the persons engine's chunks in an applyInArrow on the executors, never in the
     driver's worker processes, and its person tables equal the DuckDB build's: with the sample cut into several
@@ -283,10 +293,7 @@ def test_persons_chunks_scored_on_the_executors_equal_the_drivers(sample_store, 
     monkeypatch.setattr(persons, "_plan_blocks", counting_plan)
     duck = build("duckdb", tmp_path / "input", tmp_path / "duckdb", as_of_year=AS_OF)
 
-    def refused(*args, **kwargs):
-        raise AssertionError("the Spark build scored persons' chunks on the driver")
-
-    monkeypatch.setattr(persons, "score_chunks_in_processes", refused)
+    _refuse_scoring_on_the_driver(monkeypatch)
     on_spark = build("spark", tmp_path / "input", tmp_path / "spark", as_of_year=AS_OF, spark=spark)
     assert chunk_counts[0] == chunk_counts[-1] and chunk_counts[0] >= 4
     result = compare_builds(tmp_path / "duckdb", tmp_path / "spark")
@@ -319,10 +326,7 @@ def test_a_build_on_a_remote_file_system_equals_the_local_one(sample_builds, spa
         conf.set(f"fs.viewfs.mounttable.remote-test.link./{mount}", (tmp_path / mount).resolve().as_uri())
     monkeypatch.setattr(persons, "CHUNK_MENTIONS", 200)
 
-    def refused(*args, **kwargs):
-        raise AssertionError("the Spark build scored persons' chunks on the driver")
-
-    monkeypatch.setattr(persons, "score_chunks_in_processes", refused)
+    _refuse_scoring_on_the_driver(monkeypatch)
     passed: list[str] = []
     real_put = spark_module._Files.put
 
