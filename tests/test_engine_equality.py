@@ -137,6 +137,46 @@ def test_generated_graph_equal(spark, tmp_path):
     assert all(v > 0 for v in counts.values()), counts
 
 
+def test_the_cd_index_over_several_spans_and_parts_equals_duckdbs(spark, tmp_path, monkeypatch):
+    """The Spark CD index cuts the graph into the DuckDB build's spans of years (a small edge budget makes many
+    here), each into K parts by a hash of the focal work: every cut gives DuckDB's work_disruption, row for row."""
+    import duckdb
+
+    from scholarlens.analytics import citation_measures
+    from scholarlens.engine.spark import SparkBuild
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from bench_scale import graph_store
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    graph = graph_store(30_000, tmp_path / "input", seed=5)
+    monkeypatch.setattr(citation_measures, "DISRUPTION_EDGE_BUDGET", 4_000)
+    build("duckdb", tmp_path / "input", tmp_path / "duckdb", as_of_year=AS_OF)
+    planned = []
+    plan = citation_measures.plan_year_spans
+    monkeypatch.setattr(citation_measures, "plan_year_spans", lambda *a: planned.append(plan(*a)) or planned[-1])
+    con = duckdb.connect()
+    expected = con.sql(f"SELECT * FROM read_parquet('{tmp_path}/duckdb/work_disruption/*.parquet')").fetchall()
+    assert len(expected) == graph["works"] and sum(1 for row in expected if row[1] is not None) > graph["works"] // 2
+    for split in (1, 2):
+        on_spark = SparkBuild(spark, tmp_path / "input", tmp_path / f"spark{split}", as_of_year=AS_OF,
+                              disruption_split=split)
+        for table, path in on_spark.input.tables().items():
+            if table in ("works", "citations", "work_keys"):
+                on_spark._view(table, spark.read.parquet(path))
+        (tmp_path / f"spark{split}").mkdir()
+        try:
+            on_spark.disruption()
+        finally:
+            on_spark._drop_views()
+        got = con.sql(f"SELECT * FROM read_parquet('{tmp_path}/spark{split}/work_disruption/*.parquet')").fetchall()
+        assert sorted(got, key=str) == sorted(expected, key=str), f"disruption_split={split}"
+    # several spans, some of more than one year (the window's citations inside a span cross the parts)
+    spans = planned[-1]
+    assert len(spans) >= 5 and any(b > a for a, b in spans), spans
+
+
 def test_what_is_not_distributed_is_said():
     """Where the Spark build is not yet what the issue asks (a step not distributed, a glue query mirrored rather
     than transpiled), engine.spark.limitations() says so, with what would change it. Equal tables all the same."""

@@ -123,27 +123,39 @@ DISRUPTION_PARALLEL_MIN_EDGES = 2_000_000
 
 
 def _span_budget(con: duckdb.DuckDBPyConnection, workers: int | None) -> int:
-    """The edge budget of a span: DISRUPTION_EDGE_BUDGET, or less, so that a large enough graph makes about a
-    span per core (``workers``, default every core). A span's size bound counts an edge twice (made and received)
-    and its window's citations again; 2.6 x edges / cores gave one span per core on the 10M bench graph, which
-    ran fastest on two cores (one span 42.6 and 42.8 s; two 38.7 and 34.3 s; three 39.2 s; six 41.8 s)."""
     cores = (os.cpu_count() or 1) if workers is None else workers
-    edges = con.execute("SELECT count(*) FROM _edge_codes").fetchall()[0][0]
+    return span_budget(con.execute("SELECT count(*) FROM _edge_codes").fetchall()[0][0], cores)
+
+
+def span_budget(edges: int, cores: int) -> int:
+    """The edge budget of a span: DISRUPTION_EDGE_BUDGET, or less, so that a large enough graph makes about a
+    span per core. A span's size bound counts an edge twice (made and received) and its window's citations
+    again; 2.6 x edges / cores gave one span per core on the 10M bench graph, which ran fastest on two cores
+    (one span 42.6 and 42.8 s; two 38.7 and 34.3 s; three 39.2 s; six 41.8 s)."""
     if cores <= 1 or edges < DISRUPTION_PARALLEL_MIN_EDGES:
         return DISRUPTION_EDGE_BUDGET
     return min(DISRUPTION_EDGE_BUDGET, -(-26 * edges // (10 * cores)))
 
 
+# Per focal year (every year a work has): citations made that year and citations received by its works, over the
+# coded graph (_work_codes, _edge_codes); both engines plan their spans from it (plan_year_spans).
+YEAR_SIZES_SQL = """
+SELECT y.year, coalesce(m.n, 0) AS made, coalesce(r.n, 0) AS received
+FROM (SELECT DISTINCT year FROM _work_codes WHERE year IS NOT NULL) y
+LEFT JOIN (SELECT t_citing AS year, count(*) AS n FROM _edge_codes GROUP BY 1) m ON m.year = y.year
+LEFT JOIN (SELECT t_cited AS year, count(*) AS n FROM _edge_codes GROUP BY 1) r ON r.year = y.year
+ORDER BY y.year
+"""
+
+
 def _year_spans(con: duckdb.DuckDBPyConnection, budget: int) -> list[tuple[int, int]]:
+    return plan_year_spans(con.execute(YEAR_SIZES_SQL).fetchall(), budget)
+
+
+def plan_year_spans(rows: list[tuple[int, int, int]], budget: int) -> list[tuple[int, int]]:
     """Consecutive focal years, grouped while an upper bound of their part of the graph (citations made in the
-    span and up to DISRUPTION_DELTA years after it, and citations received) stays within budget."""
-    rows = con.execute(
-        """SELECT y.year, coalesce(m.n, 0), coalesce(r.n, 0)
-           FROM (SELECT DISTINCT year FROM _work_codes WHERE year IS NOT NULL) y
-           LEFT JOIN (SELECT t_citing AS year, count(*) AS n FROM _edge_codes GROUP BY 1) m USING (year)
-           LEFT JOIN (SELECT t_cited AS year, count(*) AS n FROM _edge_codes GROUP BY 1) r USING (year)
-           ORDER BY y.year"""
-    ).fetchall()
+    span and up to DISRUPTION_DELTA years after it, and citations received) stays within budget. ``rows``:
+    (year, made, received) in year order (YEAR_SIZES_SQL)."""
     made = {year: m for year, m, _ in rows}
     spans: list[tuple[int, int]] = []
     first = None

@@ -167,36 +167,63 @@ def _code_links_part(batches):
         yield pd.DataFrame(rows, columns=["work_id", "url", "host", "found_in"], dtype=object)
 
 
-def _disruption_part(delta: int, year_now: int):
-    def run(edges: pd.DataFrame, focal: pd.DataFrame) -> pd.DataFrame:
+# The part of the citation graph a span of years (and, with disruption_split K > 1, one of its K parts by a hash of
+# the focal work) needs for the CD index of its works: the cut citation_measures._span_part makes for the DuckDB
+# build, over all spans at once. Made: citations by the part's works. Received: citations to them, less those
+# already made in the part. Window: citations made from the span's first year (+1 when same-year citers do not
+# count) to delta years after its last, to references the part's works cite, less those already in the part.
+# Within one span and part nothing is sent twice; with K > 1 a citation can reach several parts. The year tables
+# are a few rows: broadcast (Spark knows no size for them and would shuffle 100M edges by a key of 40 values).
+# In order, as views: Spark does not read a persisted table inside a WITH clause's definitions (it resolved the
+# whole graph again), so the two parts read twice are views of their own.
+SPAN_PARTS_SQL = {
+    "_cd_made": """
+SELECT /*+ BROADCAST(y) */ y.span, pmod(hash(e.citing), {split}) AS part, e.citing, e.cited, e.t_citing
+FROM _cd_edges e JOIN _cd_span_years y ON y.year = e.t_citing""",
+    "_cd_refs": "SELECT DISTINCT span, part, cited FROM _cd_made",
+    "_cd_parts": """
+SELECT * FROM _cd_made
+UNION ALL
+SELECT /*+ BROADCAST(y) */ y.span, pmod(hash(e.cited), {split}) AS part, e.citing, e.cited, e.t_citing
+FROM _cd_edges e JOIN _cd_span_years y ON y.year = e.t_cited
+WHERE NOT coalesce(e.t_citing BETWEEN y.a AND y.b AND pmod(hash(e.citing), {split}) = pmod(hash(e.cited), {split}),
+                   false)
+UNION ALL
+SELECT /*+ BROADCAST(w) */ w.span, r.part, e.citing, e.cited, e.t_citing
+FROM _cd_edges e JOIN _cd_window_years w ON w.year = e.t_citing
+JOIN _cd_refs r ON r.span = w.span AND r.cited = e.cited
+WHERE NOT coalesce(e.t_citing BETWEEN w.a AND w.b AND pmod(hash(e.citing), {split}) = r.part, false)
+  AND NOT coalesce(e.t_cited BETWEEN w.a AND w.b AND pmod(hash(e.cited), {split}) = r.part, false)""",
+}
+SPAN_FOCAL_SQL = """
+SELECT /*+ BROADCAST(y) */ y.span, pmod(hash(w.work_id), {split}) AS part, w.work_id AS id, CAST(w.year AS BIGINT) AS time
+FROM works w JOIN _cd_focal_years y ON y.year = w.year
+"""
+
+
+def _disruption_part(delta: int, year_now: int, spans: dict[int, tuple[int, int]]):
+    def run(key, edges, focal):
         import pyarrow as pa
+        import pyarrow.compute as pc
 
-        from ..analytics.disruption import CDINDEX_RULES, cd_index
+        from ..analytics.citation_measures import _disruption_of_part
 
-        columns = ["work_id", "cd", "mcd", "i", "delta", "window_closed"]
-        if focal.empty:  # a year with citations in its window but no work of its own
-            return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns}).astype(
-                {"work_id": object, "i": "int64", "delta": "int64", "window_closed": bool})
-
-        # Works: the focal works of this year, and every citing work of the subgraph, with their years.
-        citers = edges[["citing", "t_citing"]].drop_duplicates("citing").rename(columns={"citing": "id", "t_citing": "time"})
-        citers = citers[~citers["id"].isin(focal["id"])]
-        works = pd.concat([focal[["id", "time"]], citers], ignore_index=True)
-        # As Arrow tables (cd_index takes either): Spark hands over Arrow-backed string columns, which
-        # cd_index's pandas path reads as chunked arrays.
-        works = pa.table({"id": pa.array(works["id"].astype(object), pa.string()),
-                          "time": pa.array(works["time"].to_numpy(dtype="int64"))})
-        cites = pa.table({"citing": pa.array(edges["citing"].astype(object), pa.string()),
-                          "cited": pa.array(edges["cited"].astype(object), pa.string())})
-        # Only the focal works' paths are walked; the citers are there as citers (nulls become NaN, as in pandas).
-        span = (int(focal["time"].min()), int(focal["time"].max()))
-        result = cd_index(works, cites, delta, **CDINDEX_RULES, time_range=span).to_pandas()
-        result = result[result["id"].isin(focal["id"])].rename(columns={"id": "work_id"})
-        # As compute_disruption: the window, and whether it has closed by the build's year.
-        result["delta"] = delta
-        years = focal.set_index("id")["time"]
-        result["window_closed"] = (result["work_id"].map(years) + delta < year_now).to_numpy()
-        return result[["work_id", "cd", "mcd", "i", "delta", "window_closed"]].astype({"i": "int64", "delta": "int64"})
+        a, b = spans[key[0].as_py()]
+        # The works cd_index reads (as citation_measures._span_part): the part's own, and every citing work of the
+        # part with its year. A citer of the span's years from another part is computed too, then left out.
+        citers = edges.select(["citing", "t_citing"]).filter(pc.is_valid(edges["t_citing"])).group_by(
+            ["citing", "t_citing"]).aggregate([]).rename_columns(["id", "time"])
+        citers = citers.filter(pc.invert(pc.is_in(citers["id"], focal["id"])))
+        works = pa.concat_tables([focal.select(["id", "time"]), citers.cast(focal.select(["id", "time"]).schema)])
+        result = _disruption_of_part(works, edges.select(["citing", "cited"]), a, b)
+        years = focal.select(["id", "time"]).rename_columns(["id", "year"])
+        result = result.join(years, "id", join_type="inner")  # the part's own works only
+        return pa.table({
+            "work_id": result["id"], "cd": result["cd"], "mcd": result["mcd"],
+            "i": result["i"].cast(pa.int64()),
+            "delta": pa.array(np.full(result.num_rows, delta, dtype=np.int64)),
+            "window_closed": pc.less(pc.add(result["year"], delta), year_now),
+        })
 
     return run
 
@@ -622,46 +649,46 @@ class SparkBuild:
         return resolved_edges_view(self.spark)
 
     def disruption(self) -> None:
-        from pyspark.sql import functions as F
+        from pyspark import StorageLevel
 
-        from ..analytics.citation_measures import DISRUPTION_DELTA
+        from ..analytics import citation_measures as measures
         from ..analytics.disruption import CDINDEX_RULES
 
         if CDINDEX_RULES["window"] != "cdindex" or CDINDEX_RULES["same_year"] not in ("exclude", "include"):
             raise NotImplementedError("the Spark partitioning assumes cdindex's window (t_f, t_f + delta]")
-        delta = int(DISRUPTION_DELTA)
+        delta = int(measures.DISRUPTION_DELTA)
         first = 1 if CDINDEX_RULES["same_year"] == "exclude" else 0
-        works = self.spark.sql("SELECT work_id AS id, CAST(year AS BIGINT) AS time FROM works WHERE year IS NOT NULL")
-        edges = self._resolved_edges()
-        timed = (edges.join(works.withColumnRenamed("id", "citing").withColumnRenamed("time", "t_citing"), "citing")
-                 .join(works.withColumnRenamed("id", "cited").withColumnRenamed("time", "t_cited"), "cited", "left"))
-        cols = ["citing", "cited", "t_citing"]
-        split = self.disruption_split
-
-        def part_of(column):  # which of the year's `split` partitions a focal work is in
-            return F.abs(F.hash(column)) % split
-
-        # f's references, and f's citers, in f's partition
-        made = timed.select(F.col("t_citing").alias("bucket"), part_of("citing").alias("part"), *cols)
-        received = timed.where(F.col("t_cited").isNotNull()).select(
-            F.col("t_cited").alias("bucket"), part_of("cited").alias("part"), *cols)
-        # citations made in f's window: the citers of f's references that can count
-        window = timed.select(F.explode(F.sequence(F.col("t_citing") - delta, F.col("t_citing") - first)).alias("bucket"), *cols)
-        if split == 1:
-            window = window.withColumn("part", F.lit(0))
-        else:  # only the citations of references that the partition's works cite
-            refs = made.select("bucket", "part", F.col("cited").alias("ref")).distinct()
-            window = window.join(refs, (window["bucket"] == refs["bucket"]) & (window["cited"] == refs["ref"])).select(
-                window["bucket"], refs["part"], *[window[c] for c in cols])
-        # A citation can reach a partition twice (made there and inside the window of another's): cd_index keeps
-        # each citation once, so the union is not de-duplicated here (one shuffle less).
-        sub = made.unionByName(received).unionByName(window)
-        focal = works.withColumn("bucket", F.col("time")).withColumn("part", part_of("id"))
-        result = sub.groupBy("bucket", "part").cogroup(focal.groupBy("bucket", "part")).applyInPandas(
-            _disruption_part(delta, self.as_of_year),
-            "work_id string, cd double, mcd double, i long, delta long, window_closed boolean",
-        )
-        self._write("work_disruption", result)
+        coded_graph_views(self.spark)
+        # The timed edges are read four times below (sizes, made, received, window): kept on disk for the step
+        # instead of joining every citation with its two works' years each time.
+        edges = self.spark.table("_edge_codes").persist(StorageLevel.DISK_ONLY)
+        try:
+            self._view("_cd_edges", edges)
+            # The DuckDB build's spans of consecutive years (citation_measures.plan_year_spans, same budget)
+            sizes = [tuple(r) for r in self.spark.sql(
+                transpile(measures.YEAR_SIZES_SQL, name="citation_measures.YEAR_SIZES_SQL").spark).collect()]
+            cores = max(1, self.spark.sparkContext.defaultParallelism)
+            spans = measures.plan_year_spans(sizes, measures.span_budget(sum(m for _, m, _ in sizes), cores))
+            self._view("_cd_span_years", self.spark.createDataFrame(
+                [(k, y, a, b) for k, (a, b) in enumerate(spans) for y in range(a, b + 1)],
+                "span int, year bigint, a bigint, b bigint"))
+            self._view("_cd_window_years", self.spark.createDataFrame(
+                [(k, y, a, b) for k, (a, b) in enumerate(spans) for y in range(a + first, b + delta + 1)],
+                "span int, year bigint, a bigint, b bigint"))
+            for view, sql in SPAN_PARTS_SQL.items():
+                parts = self.spark.sql(sql.format(split=self.disruption_split))
+                self._view(view, parts)
+            # its own span years (the same rows): the two sides of a cogroup must not share a column's lineage
+            self._view("_cd_focal_years", self.spark.createDataFrame(
+                [(k, y) for k, (a, b) in enumerate(spans) for y in range(a, b + 1)], "span int, year bigint"))
+            focal = self.spark.sql(SPAN_FOCAL_SQL.format(split=self.disruption_split))
+            result = parts.groupBy("span", "part").cogroup(focal.groupBy("span", "part")).applyInArrow(
+                _disruption_part(delta, self.as_of_year, dict(enumerate(spans))),
+                "work_id string, cd double, mcd double, i long, delta long, window_closed boolean",
+            )
+            self._write("work_disruption", result)
+        finally:
+            edges.unpersist()
 
     def refnovelty(self) -> None:
         edges = self._resolved_edges()
