@@ -390,25 +390,25 @@ class _Files:
         return self.spark.read.parquet(self.uri(name)).count()
 
 
-def resolved_edges_view(spark):
-    """The view _resolved_edges (RESOLVED_EDGES_SQL over the session's citations, work_keys and works), made once
-    per session and kept on the executors' disks: the bibliometrics statements, the CD index and reference
-    novelty each read it, and a view alone would resolve every citation again for each of them (the DuckDB build
-    codes the graph once for the same reason). SparkBuild drops it with its views at the end of a build."""
-    from pyspark import StorageLevel
-
+def resolved_edges_view(spark, location: str) -> "DataFrame":
+    """The view _resolved_edges (RESOLVED_EDGES_SQL over the session's citations, work_keys and works), resolved
+    once per session into Parquet at ``location`` (a directory or URI every executor reads) and read from there:
+    the bibliometrics statements, the CD index and reference novelty each read it. A persisted view was not
+    enough: Spark does not use a persisted table inside a WITH clause, so every statement with one resolved all
+    the citations again. SparkBuild drops the view at the end of a build and deletes ``location``."""
     if not spark.catalog.tableExists("_resolved_edges"):
-        spark.sql(resolved_edges().spark).persist(StorageLevel.DISK_ONLY).createOrReplaceTempView("_resolved_edges")
+        spark.sql(resolved_edges().spark).write.mode("overwrite").parquet(location)
+        spark.read.parquet(location).createOrReplaceTempView("_resolved_edges")
     return spark.table("_resolved_edges")
 
 
-def coded_graph_views(spark) -> None:
+def coded_graph_views(spark, location: str) -> None:
     """The views the bibliometrics statements read as the DuckDB build's coded graph (_work_codes, _edge_codes),
     with every id its own code (citation_graph.CODED_BY_ID_SQL), over the session's works, work_keys and
-    citations; _resolved_edges (RESOLVED_EDGES_SQL) is made first when the session has none."""
+    citations; _resolved_edges (RESOLVED_EDGES_SQL) is made first, at ``location``, when the session has none."""
     from ..analytics.citation_graph import CODED_BY_ID_SQL
 
-    resolved_edges_view(spark)
+    resolved_edges_view(spark, location)
     for table, sql in CODED_BY_ID_SQL.items():
         name = f"analytics.citation_graph.CODED_BY_ID_SQL[{table}]"
         spark.sql(transpile(sql, name=name).spark).createOrReplaceTempView(table)
@@ -423,6 +423,7 @@ class SparkBuild:
 
     # Input tables the Spark steps read themselves (the SQL statements add the tables they name).
     SPARK_INPUTS = ("works", "code_links", "citations", "work_keys")
+    GRAPH_DIR = "_graph"  # the resolved citation graph, in the output while a build runs
 
     def __init__(self, spark, input_dir, output_dir, *, as_of_year: int | None = None,
                  on_step: Callable[[str], None] | None = None, work_dir: str | Path | None = None,
@@ -483,6 +484,7 @@ class SparkBuild:
                 self.steps_run.append(name)
         finally:
             self._drop_views()
+            self.output.delete(self.GRAPH_DIR)
             if self._own_work:
                 shutil.rmtree(self.work_dir, ignore_errors=True)
         return {"rows": dict(self.rows), "timings": dict(self.timings), "steps": list(self.steps_run)}
@@ -498,7 +500,7 @@ class SparkBuild:
     def _drop_views(self) -> None:
         for table in self.spark.catalog.listTables():
             if table.isTemporary:
-                if self.spark.catalog.isCached(table.name):  # resolved_edges_view persists its view
+                if self.spark.catalog.isCached(table.name):  # a step's persisted view, should it have failed
                     self.spark.catalog.uncacheTable(table.name)
                 self.spark.catalog.dropTempView(table.name)
 
@@ -641,12 +643,16 @@ class SparkBuild:
         return new
 
     def bibliometrics(self) -> None:
-        coded_graph_views(self.spark)  # over _resolved_edges, which the CD index and reference novelty read too
+        coded_graph_views(self.spark, self._graph_location())  # the CD index and reference novelty read it too
         for statement in statements(self.as_of_year):
             self._write(statement.table, self.spark.sql(statement.spark))
 
+    def _graph_location(self) -> str:
+        # in the output, which every executor reads (a folder: Spark skips files named _*), deleted after the build
+        return self.output.uri(f"{self.GRAPH_DIR}/resolved_edges")
+
     def _resolved_edges(self):
-        return resolved_edges_view(self.spark)
+        return resolved_edges_view(self.spark, self._graph_location())
 
     def disruption(self) -> None:
         from pyspark import StorageLevel
@@ -658,7 +664,7 @@ class SparkBuild:
             raise NotImplementedError("the Spark partitioning assumes cdindex's window (t_f, t_f + delta]")
         delta = int(measures.DISRUPTION_DELTA)
         first = 1 if CDINDEX_RULES["same_year"] == "exclude" else 0
-        coded_graph_views(self.spark)
+        coded_graph_views(self.spark, self._graph_location())
         # The timed edges are read four times below (sizes, made, received, window): kept on disk for the step
         # instead of joining every citation with its two works' years each time.
         edges = self.spark.table("_edge_codes").persist(StorageLevel.DISK_ONLY)
