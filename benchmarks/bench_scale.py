@@ -598,7 +598,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--persons", choices=["build", "source-ids"], default="build",
                         help="source-ids: replace the persons step (identity disambiguation) by one person per source "
                              "author id, in both engines (bench only: to measure the other steps where it cannot run)")
-    parser.add_argument("--disruption-split", type=int, default=1, help="Spark: partitions per year for the CD index")
+    parser.add_argument("--disruption-split", type=int, default=1, help="Spark: partitions per span of years for the CD index")
     parser.add_argument("--duckdb-cap-gb", type=float, default=22.0,
                         help="address-space cap of the DuckDB worker (it fails alone instead of exhausting the machine)")
     parser.add_argument("--timeout-min", type=float, default=None, help="stop a worker after this many minutes")

@@ -87,7 +87,7 @@ def compute_disruption(con: duckdb.DuckDBPyConnection, as_of_year: int | None = 
         parts = []
         with duckdb_memory_at_most(con, READING_DUCKDB_MEMORY_BYTES):  # before counting the memory workers have
             workers = worker_count(len(spans), DISRUPTION_WORKER_BYTES) if workers is None else workers
-            for part in map_in_processes(_disruption_of_part, (_span_part(con, a, b) for a, b in spans), workers):
+            for part in map_in_processes(disruption_of_part, (_span_part(con, a, b) for a, b in spans), workers):
                 parts.append(part)
                 if on_span:
                     on_span(len(parts), len(spans))
@@ -205,7 +205,7 @@ def _span_part(con: duckdb.DuckDBPyConnection, first_year: int, last_year: int) 
     return works, edges.select(["citing", "cited"]), a, b
 
 
-def _disruption_of_part(works: pa.Table, edges: pa.Table, a: int, b: int) -> pa.Table:
+def disruption_of_part(works: pa.Table, edges: pa.Table, a: int, b: int) -> pa.Table:
     """CD index of the works of years a..b from their part of the graph (_span_part): a pure function, so a
     worker process can run it."""
     if edges.num_rows == 0:

@@ -92,7 +92,7 @@ def build_spark(input_dir, output_dir, *, spark_master: str | None = None, spark
                 on_step: Callable[[str], None] | None = None, work_dir: str | Path | None = None,
                 disruption_split: int = 1, **session) -> dict:
     """engine.spark.SparkBuild on a session (started here unless given). input_dir and output_dir may be URIs;
-    disruption_split cuts each publication year of the CD index into that many partitions (for big inputs)."""
+    disruption_split cuts each span of publication years of the CD index into that many partitions (for big inputs)."""
     from .spark import SparkBuild, spark_session
 
     own = spark is None

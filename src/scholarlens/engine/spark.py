@@ -9,8 +9,8 @@ persons            analytics.persons.compute_persons itself, in DuckDB on the dr
                    and aggregates the persons; applyInArrow runs persons._score_chunk on
                    each chunk of blocks on the executors
 bibliometrics      analytics.bibliometrics' SQL constants, transpiled by engine.sql           Spark SQL
-disruption         cogroup.applyInPandas calling analytics.disruption.cd_index on the         focal year
-                   subgraph a focal year needs (below)
+disruption         cogroup.applyInArrow calling citation_measures.disruption_of_part (the    span of focal
+                   DuckDB workers' function) on the subgraph a span of years needs (below)   years
 reference novelty  applyInPandas calling refnovelty.uzzi_novelty and lee_commonness           citing year
 semantic novelty   applyInPandas running analytics.semantic.compute_semantic_novelty itself   see below
                    in a DuckDB inside the task, with the build's frozen embedder
@@ -21,13 +21,14 @@ AI scores          mapInPandas calling analytics.ai_scores.score_papers over PAP
 Why each partition gives exactly what the whole-store computation gives:
 - CD index of a work f published in year Y (cdindex's rules: window (Y, Y + delta]) depends on f's references,
   f's citers (the I-index counts them up to Y + delta, with no lower bound) and the citers of f's references
-  inside the window. The partition of year Y therefore gets: the citations made by works of Y, the citations
-  received by works of Y, and every citation made in (Y, Y + delta], with the citing work's year. That is a
-  superset of what cd_index reads for each work of Y; citers outside the window are ignored by its definition, and
-  the counts are integers, so the numbers are the same. Each citation is sent to at most delta + 2 partitions.
-  With disruption_split=K a year is cut into K partitions by a hash of the focal work, and a partition gets only
-  the window's citations of references its own works cite (a join): bounded partitions for a full snapshot, where
-  one recent year's window holds a quarter of all citations.
+  inside the window. The focal years are taken in the DuckDB build's spans of consecutive years
+  (citation_measures.plan_year_spans, under the same edge budget), and a span's partition gets what
+  citation_measures._span_part gives a DuckDB worker: the citations made by its works, the citations they
+  receive, and the citations made in its works' windows to references they cite (SPAN_PARTS_SQL). That is a
+  superset of what cd_index reads for each of its works; citers outside a work's window are ignored by its
+  definition, and the counts are integers, so the numbers are the same. With disruption_split=K a span is cut
+  into K partitions by a hash of the focal work, each getting the window's citations of the references its own
+  works cite (a join): smaller partitions for a full snapshot, where one recent year alone can exceed the budget.
 - Uzzi and Lee novelty are defined within one citing year (the null model shuffles a year's references; a fresh
   random stream per year), and journal codes are relabelled in the same order, so a year alone gives the same z.
 - Semantic novelty: a work's nearest earlier works are searched among all earlier works of the store, as in the
@@ -206,7 +207,7 @@ def _disruption_part(delta: int, year_now: int, spans: dict[int, tuple[int, int]
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        from ..analytics.citation_measures import _disruption_of_part
+        from ..analytics.citation_measures import disruption_of_part
 
         a, b = spans[key[0].as_py()]
         # The works cd_index reads (as citation_measures._span_part): the part's own, and every citing work of the
@@ -215,7 +216,7 @@ def _disruption_part(delta: int, year_now: int, spans: dict[int, tuple[int, int]
             ["citing", "t_citing"]).aggregate([]).rename_columns(["id", "time"])
         citers = citers.filter(pc.invert(pc.is_in(citers["id"], focal["id"])))
         works = pa.concat_tables([focal.select(["id", "time"]), citers.cast(focal.select(["id", "time"]).schema)])
-        result = _disruption_of_part(works, edges.select(["citing", "cited"]), a, b)
+        result = disruption_of_part(works, edges.select(["citing", "cited"]), a, b)
         years = focal.select(["id", "time"]).rename_columns(["id", "year"])
         result = result.join(years, "id", join_type="inner")  # the part's own works only
         return pa.table({
@@ -892,7 +893,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of-year", type=int, default=None)
     parser.add_argument("--shuffle-partitions", type=int, default=None)
     parser.add_argument("--disruption-split", type=int, default=1,
-                        help="partitions per publication year for the CD index (bounds a task's memory)")
+                        help="partitions per span of publication years for the CD index (bounds a task's memory)")
     args = parser.parse_args(argv)
     from scholarlens.engine.run import build_spark
 
