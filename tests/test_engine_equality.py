@@ -177,6 +177,21 @@ def test_the_cd_index_over_several_spans_and_parts_equals_duckdbs(spark, tmp_pat
     assert len(spans) >= 5 and any(b > a for a, b in spans), spans
 
 
+def test_the_cd_index_plans_its_spans_for_the_cores_not_the_shuffle_partitions(spark):
+    """Spans are planned for about one per running task (citation_measures.span_budget): in local mode that is
+    local[N]'s N. Local mode sets default parallelism to the shuffle partitions (16 in the scale bench), and
+    planning for 16 cut the 10M graph into many small spans, each re-reading its window (100.7 s against 234.9 s)."""
+    from types import SimpleNamespace
+
+    from scholarlens.engine.spark import task_slots
+
+    assert task_slots(spark) == 2  # the fixture's local[2], with 2 shuffle partitions
+    slots = {m: task_slots(SimpleNamespace(sparkContext=SimpleNamespace(master=m, defaultParallelism=64)))
+             for m in ("local", "local[3]", "local[4,2]", "local[*]", "spark://host:7077")}
+    assert slots == {"local": 1, "local[3]": 3, "local[4,2]": 4, "local[*]": os.cpu_count(),
+                     "spark://host:7077": 64}
+
+
 def test_what_is_not_distributed_is_said():
     """Where the Spark build is not yet what the issue asks (a step not distributed, a glue query mirrored rather
     than transpiled), engine.spark.limitations() says so, with what would change it. Equal tables all the same."""

@@ -89,6 +89,18 @@ def is_local(master: str | None) -> bool:
     return master is None or master.startswith("local")
 
 
+def task_slots(spark) -> int:
+    """How many tasks run at once: N for local[N] (local mode sets default parallelism to the shuffle partitions,
+    not the cores), else Spark's default parallelism (a cluster's executor cores)."""
+    master = spark.sparkContext.master
+    if master == "local":
+        return 1
+    if master.startswith("local["):
+        n = master[len("local["):].split(",")[0].rstrip("]")
+        return (os.cpu_count() or 1) if n == "*" else max(1, int(n))
+    return max(1, spark.sparkContext.defaultParallelism)
+
+
 def spark_session(
     master: str | None = None,
     *,
@@ -674,7 +686,7 @@ class SparkBuild:
             # The DuckDB build's spans of consecutive years (citation_measures.plan_year_spans, same budget)
             sizes = [tuple(r) for r in self.spark.sql(
                 transpile(measures.YEAR_SIZES_SQL, name="citation_measures.YEAR_SIZES_SQL").spark).collect()]
-            cores = max(1, self.spark.sparkContext.defaultParallelism)
+            cores = task_slots(self.spark)
             spans = measures.plan_year_spans(sizes, measures.span_budget(sum(m for _, m, _ in sizes), cores))
             self._view("_cd_span_years", self.spark.createDataFrame(
                 [(k, y, a, b) for k, (a, b) in enumerate(spans) for y in range(a, b + 1)],
