@@ -513,8 +513,6 @@ class SparkBuild:
     def _drop_views(self) -> None:
         for table in self.spark.catalog.listTables():
             if table.isTemporary:
-                if self.spark.catalog.isCached(table.name):  # a step's persisted view, should it have failed
-                    self.spark.catalog.uncacheTable(table.name)
                 self.spark.catalog.dropTempView(table.name)
 
     def steps(self) -> list[tuple[str, Callable[[], None]]]:
