@@ -236,11 +236,14 @@ def test_m_quotient_ties_round_alike(spark, tmp_path):
     for statement in statements(AS_OF):
         spark.sql(statement.spark).createOrReplaceTempView(statement.table)
     on_spark = spark.table("author_metrics").collect()[0]["m_quotient"]
-    # The graph is resolved once for all its readers (resolved_edges_view): no statement resolves the citations'
+    # The graph is resolved once for all its readers (coded_graph_views): no statement resolves the citations'
     # keys again. (When it was a persisted view, every statement with a WITH clause did.)
     for statement in statements(AS_OF):
         plan = spark.table(statement.table)._jdf.queryExecution().executedPlan().toString()
         assert "citing_key" not in plan, (statement.table, plan)
+    # ... with its works' years: the timed edges are read from Parquet, not joined with the works by every reader
+    plan = spark.table("_edge_codes")._jdf.queryExecution().executedPlan().toString()
+    assert "Join" not in plan and "FileScan parquet" in plan, plan
     assert (tmp_path / "graph").is_dir()
     for table in tables + ["work_citations", "author_metrics", "author_citations_by_year", "_resolved_edges",
                            "_work_codes", "_edge_codes"]:

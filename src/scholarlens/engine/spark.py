@@ -403,28 +403,27 @@ class _Files:
         return self.spark.read.parquet(self.uri(name)).count()
 
 
-def resolved_edges_view(spark, location: str) -> "DataFrame":
-    """The view _resolved_edges (RESOLVED_EDGES_SQL over the session's citations, work_keys and works), resolved
-    once per session into Parquet at ``location`` (a directory or URI every executor reads) and read from there:
-    the bibliometrics statements, the CD index and reference novelty each read it. A persisted view was not
-    enough: Spark does not use a persisted table inside a WITH clause, so every statement with one resolved all
-    the citations again. SparkBuild drops the view at the end of a build and deletes ``location``."""
-    if not spark.catalog.tableExists("_resolved_edges"):
-        spark.sql(resolved_edges().spark).write.mode("overwrite").parquet(location)
-        spark.read.parquet(location).createOrReplaceTempView("_resolved_edges")
-    return spark.table("_resolved_edges")
-
-
 def coded_graph_views(spark, location: str) -> None:
-    """The views the bibliometrics statements read as the DuckDB build's coded graph (_work_codes, _edge_codes),
-    with every id its own code (citation_graph.CODED_BY_ID_SQL), over the session's works, work_keys and
-    citations; _resolved_edges (RESOLVED_EDGES_SQL) is made first, at ``location``, when the session has none."""
+    """The views the bibliometrics statements, the CD index and reference novelty read as the DuckDB build's
+    coded graph, with every id its own code (citation_graph.CODED_BY_ID_SQL): _work_codes over works, and
+    _edge_codes, each resolved citation (RESOLVED_EDGES_SQL) with its two works' years, made once per session
+    into Parquet at ``location`` (a directory or URI every executor reads) and read from there.
+    A persisted view was not enough: Spark does not use a persisted table inside a WITH clause, so every statement
+    with one resolved all the citations again. Nor was Parquet of the bare resolved edges: every reader joined
+    them with their two works' years again. SparkBuild drops the views at the end of a build and deletes
+    ``location``."""
     from ..analytics.citation_graph import CODED_BY_ID_SQL
 
-    resolved_edges_view(spark, location)
-    for table, sql in CODED_BY_ID_SQL.items():
+    def coded(table):
         name = f"analytics.citation_graph.CODED_BY_ID_SQL[{table}]"
-        spark.sql(transpile(sql, name=name).spark).createOrReplaceTempView(table)
+        return spark.sql(transpile(CODED_BY_ID_SQL[table], name=name).spark)
+
+    coded("_work_codes").createOrReplaceTempView("_work_codes")
+    if not spark.catalog.tableExists("_edge_codes"):
+        spark.sql(resolved_edges().spark).createOrReplaceTempView("_resolved_edges")
+        coded("_edge_codes").write.mode("overwrite").parquet(location)
+        spark.read.parquet(location).createOrReplaceTempView("_edge_codes")
+        spark.catalog.dropTempView("_resolved_edges")  # read by _edge_codes' making only
 
 
 class SparkBuild:
@@ -436,7 +435,7 @@ class SparkBuild:
 
     # Input tables the Spark steps read themselves (the SQL statements add the tables they name).
     SPARK_INPUTS = ("works", "code_links", "citations", "work_keys")
-    GRAPH_DIR = "_graph"  # the resolved citation graph, in the output while a build runs
+    GRAPH_DIR = "_graph"  # the resolved citation graph with its works' years, in the output while a build runs
 
     def __init__(self, spark, input_dir, output_dir, *, as_of_year: int | None = None,
                  on_step: Callable[[str], None] | None = None, work_dir: str | Path | None = None,
@@ -660,14 +659,9 @@ class SparkBuild:
 
     def _graph_location(self) -> str:
         # in the output, which every executor reads (a folder: Spark skips files named _*), deleted after the build
-        return self.output.uri(f"{self.GRAPH_DIR}/resolved_edges")
-
-    def _resolved_edges(self):
-        return resolved_edges_view(self.spark, self._graph_location())
+        return self.output.uri(f"{self.GRAPH_DIR}/edge_codes")
 
     def disruption(self) -> None:
-        from pyspark import StorageLevel
-
         from ..analytics import citation_measures as measures
         from ..analytics.disruption import CDINDEX_RULES
 
@@ -675,45 +669,37 @@ class SparkBuild:
             raise NotImplementedError("the Spark partitioning assumes cdindex's window (t_f, t_f + delta]")
         delta = int(measures.DISRUPTION_DELTA)
         first = 1 if CDINDEX_RULES["same_year"] == "exclude" else 0
-        coded_graph_views(self.spark, self._graph_location())
-        # The timed edges are read four times below (sizes, made, received, window): kept on disk for the step
-        # instead of joining every citation with its two works' years each time.
-        edges = self.spark.table("_edge_codes").persist(StorageLevel.DISK_ONLY)
-        try:
-            self._view("_cd_edges", edges)
-            # The DuckDB build's spans of consecutive years (citation_measures.plan_year_spans, same budget)
-            sizes = [tuple(r) for r in self.spark.sql(
-                transpile(measures.YEAR_SIZES_SQL, name="citation_measures.YEAR_SIZES_SQL").spark).collect()]
-            cores = task_slots(self.spark)
-            spans = measures.plan_year_spans(sizes, measures.span_budget(sum(m for _, m, _ in sizes), cores))
-            self._view("_cd_span_years", self.spark.createDataFrame(
-                [(k, y, a, b) for k, (a, b) in enumerate(spans) for y in range(a, b + 1)],
-                "span int, year bigint, a bigint, b bigint"))
-            self._view("_cd_window_years", self.spark.createDataFrame(
-                [(k, y, a, b) for k, (a, b) in enumerate(spans) for y in range(a + first, b + delta + 1)],
-                "span int, year bigint, a bigint, b bigint"))
-            for view, sql in SPAN_PARTS_SQL.items():
-                parts = self.spark.sql(sql.format(split=self.disruption_split))
-                self._view(view, parts)
-            # its own span years (the same rows): the two sides of a cogroup must not share a column's lineage
-            self._view("_cd_focal_years", self.spark.createDataFrame(
-                [(k, y) for k, (a, b) in enumerate(spans) for y in range(a, b + 1)], "span int, year bigint"))
-            focal = self.spark.sql(SPAN_FOCAL_SQL.format(split=self.disruption_split))
-            result = parts.groupBy("span", "part").cogroup(focal.groupBy("span", "part")).applyInArrow(
-                _disruption_part(delta, self.as_of_year, dict(enumerate(spans))),
-                "work_id string, cd double, mcd double, i long, delta long, window_closed boolean",
-            )
-            self._write("work_disruption", result)
-        finally:
-            edges.unpersist()
+        coded_graph_views(self.spark, self._graph_location())  # each citation with its two works' years, on disk
+        self._view("_cd_edges", self.spark.table("_edge_codes"))
+        # The DuckDB build's spans of consecutive years (citation_measures.plan_year_spans, same budget)
+        sizes = [tuple(r) for r in self.spark.sql(
+            transpile(measures.YEAR_SIZES_SQL, name="citation_measures.YEAR_SIZES_SQL").spark).collect()]
+        cores = task_slots(self.spark)
+        spans = measures.plan_year_spans(sizes, measures.span_budget(sum(m for _, m, _ in sizes), cores))
+        self._view("_cd_span_years", self.spark.createDataFrame(
+            [(k, y, a, b) for k, (a, b) in enumerate(spans) for y in range(a, b + 1)],
+            "span int, year bigint, a bigint, b bigint"))
+        self._view("_cd_window_years", self.spark.createDataFrame(
+            [(k, y, a, b) for k, (a, b) in enumerate(spans) for y in range(a + first, b + delta + 1)],
+            "span int, year bigint, a bigint, b bigint"))
+        for view, sql in SPAN_PARTS_SQL.items():
+            parts = self.spark.sql(sql.format(split=self.disruption_split))
+            self._view(view, parts)
+        # its own span years (the same rows): the two sides of a cogroup must not share a column's lineage
+        self._view("_cd_focal_years", self.spark.createDataFrame(
+            [(k, y) for k, (a, b) in enumerate(spans) for y in range(a, b + 1)], "span int, year bigint"))
+        focal = self.spark.sql(SPAN_FOCAL_SQL.format(split=self.disruption_split))
+        result = parts.groupBy("span", "part").cogroup(focal.groupBy("span", "part")).applyInArrow(
+            _disruption_part(delta, self.as_of_year, dict(enumerate(spans))),
+            "work_id string, cd double, mcd double, i long, delta long, window_closed boolean",
+        )
+        self._write("work_disruption", result)
 
     def refnovelty(self) -> None:
-        edges = self._resolved_edges()
-        self._view("_e", edges)
+        coded_graph_views(self.spark, self._graph_location())
         refs = self.spark.sql(
-            """SELECT e.citing, e.cited, w.venue AS journal, w.year AS ref_year, cw.year AS citing_year
-               FROM _e e JOIN works w ON w.work_id = e.cited
-               LEFT JOIN works cw ON cw.work_id = e.citing
+            """SELECT e.citing, e.cited, w.venue AS journal, e.t_cited AS ref_year, e.t_citing AS citing_year
+               FROM _edge_codes e JOIN works w ON w.work_id = e.cited
                WHERE w.venue IS NOT NULL AND w.venue <> ''"""
         )  # as citation_measures.compute_refnovelty cuts the coded edges (REFNOVELTY_VENUES_SQL), on names
         result = refs.groupBy("citing_year").applyInPandas(
