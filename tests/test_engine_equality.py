@@ -202,6 +202,7 @@ def test_what_is_not_distributed_is_said():
 
     assert ("semantic novelty" in said) == (getattr(semantic, "NEIGHBOURS_WITHIN", None) != "group")
     assert "disruption, reference novelty, code links" in said
+    assert "the coded citation graph" in said
 
 
 def test_author_ai_score_rounding(sample_builds):
@@ -249,6 +250,61 @@ def test_m_quotient_ties_round_alike(spark, tmp_path):
                            "_work_codes", "_edge_codes"]:
         spark.catalog.dropTempView(table)
     assert on_duckdb == on_spark == 0.038, (on_duckdb, on_spark)  # half up, as a person would round 0.0375
+
+
+def test_sparks_coded_graph_is_the_resolved_graph_with_codes_in_id_order(spark, tmp_path):
+    """Spark's integer coding (SPARK_CODING_SQL) decodes to RESOLVED_EDGES_SQL's graph on DuckDB, edge for edge,
+    each with its works' years: a work's own id and its DOI key resolve; a cited key no work has is a node of its
+    own, and one that is a work's id but none of its keys is that work; a citing key that is no work's key drops
+    its edge; one pair cited through two keys is one edge. The works' codes sort as their ids do, over several
+    partitions (reference novelty's null depends on that order)."""
+    import duckdb
+    import numpy as np
+
+    from scholarlens.analytics.citation_graph import RESOLVED_EDGES_SQL
+
+    rng = np.random.default_rng(7)
+    ids = [f"W{n}" for n in rng.choice(10_000, 60, replace=False)]  # "W10" < "W9": string order, not numeric
+    con = duckdb.connect()
+    con.execute("CREATE TABLE works (work_id VARCHAR, year BIGINT, venue VARCHAR)")
+    con.executemany("INSERT INTO works VALUES (?, ?, ?)",
+                    [(w, None if k == 3 else 1990 + k % 20, f"J{k % 4}") for k, w in enumerate(ids)])
+    keyless = ids[5]  # a work whose id is not among its keys
+    con.execute("CREATE TABLE work_keys (key VARCHAR, work_id VARCHAR)")
+    con.executemany("INSERT INTO work_keys VALUES (?, ?)", [(w, w) for w in ids if w != keyless] + [("doi:a", ids[0])])
+    cites = [(ids[k], ids[(k * 7 + 1) % 60]) for k in range(60)] + [
+        (ids[1], "doi:a"), (ids[1], ids[0]),  # one pair through two keys
+        (ids[2], "doi:a"), (ids[2], "ext:x"), (ids[4], "ext:x"), (ids[6], "ext:y"),  # outside the store
+        (ids[7], keyless),  # a work's id that is none of its keys
+        ("ext:z", ids[8]), (keyless, ids[9]),  # citing ends no key resolves
+    ]
+    con.execute("CREATE TABLE citations (citing_key VARCHAR, cited_key VARCHAR)")
+    con.executemany("INSERT INTO citations VALUES (?, ?)", cites)
+    expected = set(con.execute(f"""SELECT e.citing, e.cited, a.year, b.year FROM ({RESOLVED_EDGES_SQL}) e
+                                   JOIN works a ON a.work_id = e.citing LEFT JOIN works b ON b.work_id = e.cited
+                                """).fetchall())
+    assert {"ext:x", "ext:y"} <= {c for _, c, _, _ in expected}
+    assert any(c == keyless for _, c, _, _ in expected) and not any(c == "ext:z" for c, _, _, _ in expected)
+    for table in ("works", "work_keys", "citations"):
+        spark.createDataFrame(con.table(table).df()).repartition(3).createOrReplaceTempView(table)
+    try:
+        coded_graph_views(spark, str(tmp_path / "graph"))
+        names = spark.read.parquet(str(tmp_path / "graph" / "name_codes"))
+        names.filter("NOT own").createOrReplaceTempView("_outside")
+        got = spark.sql("""
+            SELECT a.work_id, coalesce(b.work_id, o.name), e.t_citing, e.t_cited FROM _edge_codes e
+            JOIN _work_codes a ON a.code = e.citing LEFT JOIN _work_codes b ON b.code = e.cited
+            LEFT JOIN (SELECT DISTINCT name, code FROM _outside WHERE name NOT IN (SELECT work_id FROM works)) o
+                   ON o.code = e.cited""").collect()
+        assert len(got) == len(expected) and set(map(tuple, got)) == expected
+        codes = spark.table("_work_codes").toPandas().sort_values("code")
+        assert list(codes["work_id"]) == sorted(ids)
+        assert codes["code"].is_unique and codes["code"].max() > len(ids)  # numbered in several partitions
+        outside = [r.code for r in spark.sql("SELECT code FROM _outside WHERE year IS NULL").collect()]
+        assert len(outside) == 2 and min(outside) > codes["code"].max()  # ext:x and ext:y, after every work
+    finally:
+        for table in ("works", "work_keys", "citations", "_outside", "_work_codes", "_edge_codes"):
+            spark.catalog.dropTempView(table)
 
 
 def test_spark_sql_is_transpiled_from_the_one_definition():

@@ -1,9 +1,9 @@
 """The store's citation graph resolved to works, as the analytics read it.
 
-- RESOLVED_EDGES_SQL defines it on work ids (both engines; Spark transpiles it).
+- RESOLVED_EDGES_SQL defines it on work ids.
 - coded_citations() makes it, for a DuckDB build, once as integer codes (CODED_CITATIONS_SQL) that bibliometrics,
-  the CD index and reference novelty read; CODED_BY_ID_SQL gives the Spark engine the same tables with every id
-  its own code.
+  the CD index and reference novelty read. The Spark engine makes the same tables with its own numbering
+  (engine.spark.SPARK_CODING_SQL: a row_number() over every work would run in one Spark partition).
 """
 
 from __future__ import annotations
@@ -49,14 +49,6 @@ CODED_CITATIONS_SQL = [
        ORDER BY t_citing NULLS LAST, e.citing""",
     "DROP TABLE _key_codes",
 ]
-# The same two tables with every id its own code, the Spark engine's: a numbering like row_number() over every work
-# would gather them all in one partition. Over _resolved_edges (RESOLVED_EDGES_SQL).
-CODED_BY_ID_SQL = {
-    "_work_codes": "SELECT work_id, work_id AS code, year, venue FROM works",
-    "_edge_codes": """SELECT e.citing, e.cited, a.year AS t_citing, b.year AS t_cited
-                      FROM _resolved_edges e JOIN works a ON a.work_id = e.citing
-                      LEFT JOIN works b ON b.work_id = e.cited""",
-}
 CODED_CITATION_TABLES = ("_work_codes", "_key_codes", "_edge_codes")
 
 

@@ -224,7 +224,7 @@ REFNOVELTY_COLUMNS = {"work_id": "string", "conventionality": "float64", "tail_n
 # so codes sort as the ids do): references then travel as integers. The references of a citing year are the coded
 # edges of that year whose cited work has a venue; both engines cut the graph so (the universe of Uzzi's null and of
 # Lee's counts) and score each year alone, works without a year together, as "not in papers". The Spark engine
-# runs the same join on names, over RESOLVED_EDGES_SQL.
+# runs the same join on its own codes (engine.spark.SPARK_CODING_SQL), which sort as the ids do too.
 REFNOVELTY_VENUES_SQL = """
 SELECT w.code, v.code AS venue_code
 FROM _work_codes w LEFT JOIN (SELECT venue, row_number() OVER (ORDER BY venue) - 1 AS code

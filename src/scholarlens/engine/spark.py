@@ -63,7 +63,7 @@ import numpy as np
 import pandas as pd
 
 from scholarlens.engine import parquet_io  # absolute: spark-submit runs this file as a script (see main)
-from scholarlens.engine.sql import resolved_edges, statements, transpile
+from scholarlens.engine.sql import statements, transpile
 from scholarlens.analytics.processes import release_workers
 
 WORK_NOVELTY_SCHEMA = (
@@ -209,8 +209,8 @@ WHERE NOT coalesce(e.t_citing BETWEEN w.a AND w.b AND pmod(hash(e.citing), {spli
   AND NOT coalesce(e.t_cited BETWEEN w.a AND w.b AND pmod(hash(e.cited), {split}) = r.part, false)""",
 }
 SPAN_FOCAL_SQL = """
-SELECT /*+ BROADCAST(y) */ y.span, pmod(hash(w.work_id), {split}) AS part, w.work_id AS id, CAST(w.year AS BIGINT) AS time
-FROM works w JOIN _cd_focal_years y ON y.year = w.year
+SELECT /*+ BROADCAST(y) */ y.span, pmod(hash(w.code), {split}) AS part, w.code AS id, CAST(w.year AS BIGINT) AS time
+FROM _work_codes w JOIN _cd_focal_years y ON y.year = w.year
 """
 
 
@@ -232,7 +232,7 @@ def _disruption_part(delta: int, year_now: int, spans: dict[int, tuple[int, int]
         years = focal.select(["id", "time"]).rename_columns(["id", "year"])
         result = result.join(years, "id", join_type="inner")  # the part's own works only
         return pa.table({
-            "work_id": result["id"], "cd": result["cd"], "mcd": result["mcd"],
+            "id": result["id"], "cd": result["cd"], "mcd": result["mcd"],
             "i": result["i"].cast(pa.int64()),
             "delta": pa.array(np.full(result.num_rows, delta, dtype=np.int64)),
             "window_closed": pc.less(pc.add(result["year"], delta), year_now),
@@ -244,9 +244,12 @@ def _disruption_part(delta: int, year_now: int, spans: dict[int, tuple[int, int]
 def _refnovelty_part(refs: pd.DataFrame) -> pd.DataFrame:
     from ..analytics.citation_measures import refnovelty_of_year
 
-    # The papers of one citing year, references in (citing, cited) order, as compute_refnovelty reads them.
+    # The papers of one citing year, references in (citing, cited) order, as compute_refnovelty reads them: codes
+    # sort as the ids do (coded_graph_views), so the order is the ids'. Citing works numbered 0..n-1 in that order.
     refs = refs.sort_values(["citing", "cited"], kind="stable").reset_index(drop=True)
-    return refnovelty_of_year(refs, refs["citing_year"].iloc[0])
+    codes, refs["citing"] = np.unique(refs["citing"].to_numpy(), return_inverse=True)
+    table = refnovelty_of_year(refs, refs["citing_year"].iloc[0], ids=codes)
+    return table.rename(columns={"work_id": "code"}).astype({"code": "int64"})
 
 
 def _semantic_part(embedder_name: str | None, works_columns: list[str]):
@@ -403,27 +406,51 @@ class _Files:
         return self.spark.read.parquet(self.uri(name)).count()
 
 
+# The DuckDB build's integer coding of the citation graph (citation_graph.CODED_CITATIONS_SQL), in Spark SQL, each
+# table written once to Parquet and read back (a numbering must not be recomputed). DuckDB numbers the works with
+# row_number() over their ids, which Spark would run in one partition; here the works are sorted by id (a
+# range-partitioned sort) and numbered by their place (monotonically_increasing_id: the partition in the high bits),
+# so codes sort as the ids do, as DuckDB's, with gaps. _name_codes: every name a citation can give: a work's keys
+# (only those resolve a citing end), and each other cited key, which is a work's id (that work) or no work's (a
+# code after every work's). _edge_codes: the resolved citations (RESOLVED_EDGES_SQL) with their works' years.
+SPARK_CODING_SQL = {
+    "work_codes": "SELECT work_id, monotonically_increasing_id() AS code, year, venue FROM _works_by_id",
+    "name_codes": """
+WITH keys AS (SELECT k.key AS name, w.code, w.year FROM work_keys k JOIN _work_codes w ON w.work_id = k.work_id),
+unknown AS (SELECT DISTINCT c.cited_key AS name FROM citations c LEFT ANTI JOIN keys k ON k.name = c.cited_key)
+SELECT name, code, year, true AS own FROM keys
+UNION ALL
+SELECT u.name, coalesce(w.code, {after_works} + monotonically_increasing_id()) AS code, w.year, false AS own
+FROM unknown u LEFT JOIN _work_codes w ON w.work_id = u.name""",
+    "edge_codes": """
+SELECT DISTINCT a.code AS citing, b.code AS cited, a.year AS t_citing, b.year AS t_cited
+FROM citations c JOIN _name_codes a ON a.name = c.citing_key AND a.own
+JOIN _name_codes b ON b.name = c.cited_key""",
+}
+
+
 def coded_graph_views(spark, location: str) -> None:
-    """The views the bibliometrics statements, the CD index and reference novelty read as the DuckDB build's
-    coded graph, with every id its own code (citation_graph.CODED_BY_ID_SQL): _work_codes over works, and
-    _edge_codes, each resolved citation (RESOLVED_EDGES_SQL) with its two works' years, made once per session
-    into Parquet at ``location`` (a directory or URI every executor reads) and read from there.
-    A persisted view was not enough: Spark does not use a persisted table inside a WITH clause, so every statement
-    with one resolved all the citations again. Nor was Parquet of the bare resolved edges: every reader joined
-    them with their two works' years again. SparkBuild drops the views at the end of a build and deletes
-    ``location``."""
-    from ..analytics.citation_graph import CODED_BY_ID_SQL
+    """The views _work_codes(work_id, code, year, venue) and _edge_codes(citing, cited, t_citing, t_cited) that the
+    bibliometrics statements, the CD index and reference novelty read, as the DuckDB build's coded graph
+    (SPARK_CODING_SQL): made once per session into Parquet under ``location`` (a directory or URI every executor
+    reads) and read from there. Codes are integers, so the steps' shuffles carry numbers, not ids.
+    Read from files, not views: Spark does not use a persisted table inside a WITH clause, so every statement with
+    one resolved all the citations again, and every reader joined them with their two works' years again.
+    SparkBuild drops the views at the end of a build and deletes ``location``."""
+    if spark.catalog.tableExists("_edge_codes"):
+        return
 
-    def coded(table):
-        name = f"analytics.citation_graph.CODED_BY_ID_SQL[{table}]"
-        return spark.sql(transpile(CODED_BY_ID_SQL[table], name=name).spark)
+    def made(name, frame):
+        frame.write.mode("overwrite").parquet(_join(location, name))
+        spark.read.parquet(_join(location, name)).createOrReplaceTempView(f"_{name}")
 
-    coded("_work_codes").createOrReplaceTempView("_work_codes")
-    if not spark.catalog.tableExists("_edge_codes"):
-        spark.sql(resolved_edges().spark).createOrReplaceTempView("_resolved_edges")
-        coded("_edge_codes").write.mode("overwrite").parquet(location)
-        spark.read.parquet(location).createOrReplaceTempView("_edge_codes")
-        spark.catalog.dropTempView("_resolved_edges")  # read by _edge_codes' making only
+    spark.table("works").select("work_id", "year", "venue").orderBy("work_id").createOrReplaceTempView("_works_by_id")
+    made("work_codes", spark.sql(SPARK_CODING_SQL["work_codes"]))
+    spark.catalog.dropTempView("_works_by_id")
+    after_works = (spark.sql("SELECT max(code) FROM _work_codes").collect()[0][0] or 0) + 1
+    made("name_codes", spark.sql(SPARK_CODING_SQL["name_codes"].format(after_works=after_works)))
+    made("edge_codes", spark.sql(SPARK_CODING_SQL["edge_codes"]))
+    spark.catalog.dropTempView("_name_codes")  # read by _edge_codes' making only
 
 
 class SparkBuild:
@@ -435,7 +462,7 @@ class SparkBuild:
 
     # Input tables the Spark steps read themselves (the SQL statements add the tables they name).
     SPARK_INPUTS = ("works", "code_links", "citations", "work_keys")
-    GRAPH_DIR = "_graph"  # the resolved citation graph with its works' years, in the output while a build runs
+    GRAPH_DIR = "_graph"  # the coded citation graph (coded_graph_views), in the output while a build runs
 
     def __init__(self, spark, input_dir, output_dir, *, as_of_year: int | None = None,
                  on_step: Callable[[str], None] | None = None, work_dir: str | Path | None = None,
@@ -659,7 +686,7 @@ class SparkBuild:
 
     def _graph_location(self) -> str:
         # in the output, which every executor reads (a folder: Spark skips files named _*), deleted after the build
-        return self.output.uri(f"{self.GRAPH_DIR}/edge_codes")
+        return self.output.uri(self.GRAPH_DIR)
 
     def disruption(self) -> None:
         from ..analytics import citation_measures as measures
@@ -691,21 +718,25 @@ class SparkBuild:
         focal = self.spark.sql(SPAN_FOCAL_SQL.format(split=self.disruption_split))
         result = parts.groupBy("span", "part").cogroup(focal.groupBy("span", "part")).applyInArrow(
             _disruption_part(delta, self.as_of_year, dict(enumerate(spans))),
-            "work_id string, cd double, mcd double, i long, delta long, window_closed boolean",
+            "id long, cd double, mcd double, i long, delta long, window_closed boolean",
         )
-        self._write("work_disruption", result)
+        self._view("_cd_result", result)
+        self._write("work_disruption", self.spark.sql(
+            "SELECT w.work_id, r.cd, r.mcd, r.i, r.delta, r.window_closed FROM _cd_result r JOIN _work_codes w ON w.code = r.id"))
 
     def refnovelty(self) -> None:
         coded_graph_views(self.spark, self._graph_location())
         refs = self.spark.sql(
             """SELECT e.citing, e.cited, w.venue AS journal, e.t_cited AS ref_year, e.t_citing AS citing_year
-               FROM _edge_codes e JOIN works w ON w.work_id = e.cited
+               FROM _edge_codes e JOIN _work_codes w ON w.code = e.cited
                WHERE w.venue IS NOT NULL AND w.venue <> ''"""
-        )  # as citation_measures.compute_refnovelty cuts the coded edges (REFNOVELTY_VENUES_SQL), on names
-        result = refs.groupBy("citing_year").applyInPandas(
+        )  # as citation_measures.compute_refnovelty cuts the coded edges (REFNOVELTY_VENUES_SQL), venues as names
+        self._view("_refnovelty_result", refs.groupBy("citing_year").applyInPandas(
             _refnovelty_part,
-            "work_id string, conventionality double, tail_novelty double, n_pairs long, reason string, lee_novelty double",
-        )
+            "code long, conventionality double, tail_novelty double, n_pairs long, reason string, lee_novelty double",
+        ))
+        result = self.spark.sql("SELECT w.work_id, r.conventionality, r.tail_novelty, r.n_pairs, r.reason, r.lee_novelty "
+                                "FROM _refnovelty_result r JOIN _work_codes w ON w.code = r.code")
         self._write("work_refnovelty", result)
 
     def _embedder(self) -> Path | None:
@@ -838,6 +869,9 @@ def limitations() -> list[tuple[str, str, str]]:
     found.append(("disruption, reference novelty, code links", "their input queries (a filter or a join, inline "
                   "f-strings in citation_measures and build) written here for Spark; their analytics are the "
                   "modules' own functions", "module constants for those queries"))
+    found.append(("the coded citation graph", "citation_graph.CODED_CITATIONS_SQL's resolution of keys mirrored in "
+                  "SPARK_CODING_SQL, numbered by monotonically_increasing_id where DuckDB uses row_number()",
+                  "one definition of the key resolution with the numbering left to each engine"))
     return found
 
 

@@ -25,7 +25,7 @@ import sqlglot.transforms
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
-from ..analytics import bibliometrics, citation_graph
+from ..analytics import bibliometrics
 
 
 class TranspileError(ValueError):
@@ -100,7 +100,3 @@ def statements(as_of_year: int) -> list[Statement]:
         transpile(bibliometrics.AUTHOR_CITATIONS_BY_YEAR_SQL, name="analytics.bibliometrics.AUTHOR_CITATIONS_BY_YEAR_SQL"),
     ]
 
-
-def resolved_edges() -> Statement:
-    """Citation edges resolved to work ids (the graph the CD index and reference novelty read)."""
-    return transpile(citation_graph.RESOLVED_EDGES_SQL, name="analytics.citation_graph.RESOLVED_EDGES_SQL")
