@@ -721,8 +721,8 @@ class SparkBuild:
             "id long, cd double, mcd double, i long, delta long, window_closed boolean",
         )
         self._view("_cd_result", result)
-        self._write("work_disruption", self.spark.sql(
-            "SELECT w.work_id, r.cd, r.mcd, r.i, r.delta, r.window_closed FROM _cd_result r JOIN _work_codes w ON w.code = r.id"))
+        self._write("work_disruption", self.spark.sql("SELECT w.work_id, r.cd, r.mcd, r.i, r.delta, r.window_closed "
+                                                      "FROM _cd_result r JOIN _work_codes w ON w.code = r.id"))
 
     def refnovelty(self) -> None:
         coded_graph_views(self.spark, self._graph_location())
@@ -735,8 +735,9 @@ class SparkBuild:
             _refnovelty_part,
             "code long, conventionality double, tail_novelty double, n_pairs long, reason string, lee_novelty double",
         ))
-        result = self.spark.sql("SELECT w.work_id, r.conventionality, r.tail_novelty, r.n_pairs, r.reason, r.lee_novelty "
-                                "FROM _refnovelty_result r JOIN _work_codes w ON w.code = r.code")
+        result = self.spark.sql(
+            "SELECT w.work_id, r.conventionality, r.tail_novelty, r.n_pairs, r.reason, r.lee_novelty "
+            "FROM _refnovelty_result r JOIN _work_codes w ON w.code = r.code")
         self._write("work_refnovelty", result)
 
     def _embedder(self) -> Path | None:
