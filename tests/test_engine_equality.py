@@ -246,7 +246,7 @@ def test_m_quotient_ties_round_alike(spark, tmp_path):
     plan = spark.table("_edge_codes")._jdf.queryExecution().executedPlan().toString()
     assert "Join" not in plan and "FileScan parquet" in plan, plan
     assert (tmp_path / "graph").is_dir()
-    for table in tables + ["work_citations", "author_metrics", "author_citations_by_year", "_resolved_edges",
+    for table in tables + ["work_citations", "author_metrics", "author_citations_by_year",
                            "_work_codes", "_edge_codes"]:
         spark.catalog.dropTempView(table)
     assert on_duckdb == on_spark == 0.038, (on_duckdb, on_spark)  # half up, as a person would round 0.0375
