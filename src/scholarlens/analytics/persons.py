@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -180,7 +181,7 @@ def _chunk_rows(con: duckdb.DuckDBPyConnection, chunk: int) -> pa.Table:
 
 
 def mentions_from_rows(rows: pa.Table) -> list[Mention]:
-    """``mention_rows`` as the engine's Mention objects."""
+    """``mention_rows`` as the engine's Mention objects (ids as mention_id makes them, inlined: this runs per mention)."""
     mentions = []
     for work_id, author_id, name, orcid, org, venue, year, title, abstract, names, claimed in zip(
             *(column.to_pylist() for column in rows.columns)):
@@ -192,9 +193,9 @@ def mentions_from_rows(rows: pa.Table) -> list[Mention]:
             ids["claimed"] = author_id
         if orcid:
             ids["orcid"] = _orcid(orcid)
-        coauthors = tuple(n for n in (names or []) if n and n != name)
+        coauthors = tuple([n for n in names if n and n != name]) if names else ()
         mentions.append(Mention(
-            mention_id=mention_id(work_id, author_id), name=name or value, coauthors=coauthors, organisation=org,
+            mention_id=f"{work_id}{SEP}{author_id}", name=name or value, coauthors=coauthors, organisation=org,
             venue=venue, year=year, title=title, text=abstract, source_ids=ids, publication_id=work_id,
         ))
     return mentions
@@ -580,13 +581,19 @@ def _score_chunk(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str
     must = [p for p in must_link if p[0] in ids or p[1] in ids]
     cannot = [p for p in cannot_link if p[0] in ids and p[1] in ids]
     assigned = disambiguate(mentions, must_link=must, cannot_link=cannot)
-    by_id = {m.mention_id: m for m in mentions}
-    work_ids, author_ids = zip(*(mid.split(SEP, 1) for mid in assigned)) if assigned else ((), ())
+    # each mention's columns, in ``mentions``' order (the rows' own ids, then the extras'), taken in the engine's
+    position = {m.mention_id: p for p, m in enumerate(mentions)}
+    order = pa.array(np.fromiter((position[mid] for mid in assigned), dtype=np.int64, count=len(assigned)))
+    extra_ids = [m.mention_id.split(SEP, 1) for m in extra]
+    work_ids = pa.concat_arrays([rows.column("work_id").combine_chunks().cast(pa.string()),
+                                 pa.array([w for w, _ in extra_ids], pa.string())])
+    author_ids = pa.concat_arrays([rows.column("author_id").combine_chunks().cast(pa.string()),
+                                   pa.array([a for _, a in extra_ids], pa.string())])
     return pa.table({
-        "work_id": pa.array(work_ids, pa.string()), "author_id": pa.array(author_ids, pa.string()),
+        "work_id": work_ids.take(order), "author_id": author_ids.take(order),
         "cluster": pa.array(list(assigned.values()), pa.string()),
-        "name": pa.array([by_id[mid].name for mid in assigned], pa.string()),
-        "orcid": pa.array([by_id[mid].source_ids.get("orcid") for mid in assigned], pa.string()),
+        "name": pa.array([m.name for m in mentions], pa.string()).take(order),
+        "orcid": pa.array([m.source_ids.get("orcid") for m in mentions], pa.string()).take(order),
         "seq": pa.array(range(len(assigned)), pa.int64()),
     })
 

@@ -162,6 +162,17 @@ class Prepared:
     has_abstract: np.ndarray
     keywords: sp.csr_matrix  # binary, normalised keywords, unit rows
     embedding: np.ndarray  # static word-piece embedding of title + keywords + abstract, unit rows (float32)
+    embedded: np.ndarray  # the mentions with a text: the only rows of ``embedding`` that can be non-zero
+
+
+def _pooled_rows(member: sp.csr_matrix, vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``member @ vectors`` (dense) where only ``rows`` of ``vectors`` can be non-zero: the others would add exact
+    zeros, and at scale most mentions have no text, so they are left out of the product."""
+    if len(rows) == vectors.shape[0]:
+        return np.asarray(member @ vectors)
+    if not len(rows):
+        return np.zeros((member.shape[0], vectors.shape[1]), dtype=vectors.dtype)
+    return np.asarray(member[:, rows] @ vectors[rows])
 
 
 def _unit_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -245,16 +256,22 @@ def _coauthor_matrices(mentions: Sequence[Mention], parsed: Sequence[ParsedName]
     rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
     name_of, names = pd.factorize(pd.Series(flat, dtype=object), sort=False) if flat else (np.zeros(0, np.int64), [])
     keyed = [coauthor_keys(name) for name in names]
-    own_full = [f"{p.given[0] if p.is_full else p.first_initial} {p.surname}".strip() for p in parsed]
-    own_init = [f"{p.first_initial} {p.surname}".strip() for p in parsed]
+    # the mentions' own keys, once per distinct own name (a chunk's mentions share a few thousand names)
+    own_of, own_names = pd.factorize(pd.Series([m.name or "" for m in mentions], dtype=object), sort=False)
+    first_parsed = np.full(len(own_names), -1, dtype=np.int64)
+    first_parsed[own_of[::-1]] = np.arange(n)[::-1]  # each own name's first mention, for its parse
+    own_parsed = [parsed[r] for r in first_parsed.tolist()]
+    own_full = [f"{p.given[0] if p.is_full else p.first_initial} {p.surname}".strip() for p in own_parsed]
+    own_init = [f"{p.first_initial} {p.surname}".strip() for p in own_parsed]
     # the names' keys and the mentions' own keys numbered together, so that comparing them compares integers
     full_code, full_vocab = pd.factorize(pd.Series([f for f, _ in keyed] + own_full, dtype=object), sort=False)
     init_code, init_vocab = pd.factorize(pd.Series([i for _, i in keyed] + own_init, dtype=object), sort=False)
     full_vocab, init_vocab = np.asarray(full_vocab, dtype=object), np.asarray(init_vocab, dtype=object)
     full, init = full_code[:len(names)][name_of], init_code[:len(names)][name_of]
-    not_own_init = init != init_code[len(names):][rows]
+    own_row = own_of[rows]
+    not_own_init = init != init_code[len(names):][own_row]
     keep_init = (init_vocab != "")[init] & not_own_init
-    keep_full = (full_vocab != "")[full] & not_own_init & (full != full_code[len(names):][rows])
+    keep_full = (full_vocab != "")[full] & not_own_init & (full != full_code[len(names):][own_row])
     coauthors, full_used = _binary_row_matrix(rows[keep_full], full[keep_full], n)
     coauthors_init, init_used = _binary_row_matrix(rows[keep_init], init[keep_init], n)
     return coauthors, full_vocab[full_used], coauthors_init, init_vocab[init_used]
@@ -276,6 +293,18 @@ def _binary_row_matrix(rows: np.ndarray, codes: np.ndarray, n: int) -> tuple[sp.
     return matrix, used
 
 
+def _per_distinct(values: list, fn) -> list:
+    """``[fn(v) for v in values]``, with ``fn`` called once per distinct value (and once for None): rows of one
+    value share one result, so ``fn`` must return something no caller changes."""
+    if not values:
+        return []
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=False)
+    results = [fn(u) for u in uniques]
+    if (codes < 0).any():  # code -1: None, pandas' missing value
+        results.append(fn(None))
+    return [results[c] for c in codes.tolist()]
+
+
 def prepare(mentions: Sequence[Mention]) -> Prepared:
     """Vectors for every mention (sorted by mention id). Document frequencies are over these mentions."""
     from scholarlens.embed import _normalise_rows, static_table, words
@@ -283,10 +312,12 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
     mentions = sorted(mentions, key=lambda m: m.mention_id)
     parsed = [parse_name(m.name) for m in mentions]
     coauthors, co_terms, coauthors_init, _ = _coauthor_matrices(mentions, parsed)
-    orgs = [normalise(m.organisation) if m.organisation else "" for m in mentions]
-    venues = [_venue_norm(m.venue) if m.venue else "" for m in mentions]
-    kw_lists = [sorted({normalise(k) for k in m.keywords if normalise(k)}) for m in mentions]
-    texts = [" ".join(filter(None, [m.title, " ".join(m.keywords), m.text])) for m in mentions]
+    # organisations and venues repeat (a journal's every paper): each distinct one is normalised once
+    orgs = _per_distinct([m.organisation for m in mentions], lambda o: normalise(o) if o else "")
+    venues = _per_distinct([m.venue for m in mentions], lambda v: _venue_norm(v) if v else "")
+    kw_lists = [sorted({normalise(k) for k in m.keywords if normalise(k)}) if m.keywords else [] for m in mentions]
+    texts = [" ".join(filter(None, [m.title, " ".join(m.keywords), m.text])) if m.title or m.keywords or m.text
+             else "" for m in mentions]
     # Only texts are embedded: a mention without one has the zero row an empty text gets (most of a snapshot's
     # mentions have no abstract, and many no title)
     table = static_table()
@@ -303,16 +334,17 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
         coauthors=coauthors,
         coauthors_init=coauthors_init,
         coauthors_rare=_keep_columns(coauthors, rare),
-        org=_vocab_matrix([_tokens(o, _ORG_STOP) for o in orgs]),
-        org_ids=_vocab_matrix([[o] if o else [] for o in orgs], binary=True, idf=False, unit=False),
-        venue_ids=_vocab_matrix([[v] if v else [] for v in venues], binary=True, idf=False, unit=False),
-        venue=_vocab_matrix([v.split() for v in venues]),
+        org=_vocab_matrix(_per_distinct(orgs, lambda o: _tokens(o, _ORG_STOP))),
+        org_ids=_vocab_matrix(_per_distinct(orgs, lambda o: [o] if o else []), binary=True, idf=False, unit=False),
+        venue_ids=_vocab_matrix(_per_distinct(venues, lambda v: [v] if v else []), binary=True, idf=False, unit=False),
+        venue=_vocab_matrix(_per_distinct(venues, str.split)),
         year=np.array([m.year if m.year else np.nan for m in mentions], dtype=np.float32),
-        title=_vocab_matrix([_tokens(m.title) for m in mentions]),
-        text=_vocab_matrix([_tokens(t) for t in texts]),
+        title=_vocab_matrix([_tokens(m.title) if m.title else [] for m in mentions]),
+        text=_vocab_matrix([_tokens(t) if t else [] for t in texts]),
         has_abstract=np.array([bool(m.text) for m in mentions]),
         keywords=_vocab_matrix(kw_lists, binary=True, idf=False),
         embedding=embedding,
+        embedded=np.asarray(with_text, dtype=np.int64),
     )
 
 
@@ -379,8 +411,8 @@ def profiles(prep: Prepared, groups: list[list[int]],
     links, which the ``co_hop`` features need (without it, they are 0)."""
     k = len(groups)
     lengths = np.array([len(g) for g in groups])
-    member = sp.csr_matrix((np.ones(int(lengths.sum()), dtype=np.float32),
-                            (np.repeat(np.arange(k), lengths), np.concatenate(groups).astype(np.int64))),
+    flat = np.concatenate(groups).astype(np.int64)
+    member = sp.csr_matrix((np.ones(int(lengths.sum()), dtype=np.float32), (np.repeat(np.arange(k), lengths), flat)),
                            shape=(k, len(prep.mentions)))
     singletons = bool((lengths == 1).all())
 
@@ -389,14 +421,14 @@ def profiles(prep: Prepared, groups: list[list[int]],
         return out if singletons or not unit else _unit_rows(out)
 
     coauthors = _binary(member @ prep.coauthors)
-    years = [prep.year[g] for g in groups]
-    embedding = np.asarray(member @ prep.embedding, dtype=np.float32)
+    embedding = _pooled_rows(member, prep.embedding, prep.embedded).astype(np.float32, copy=False)
     if not singletons:
         norms = np.linalg.norm(embedding, axis=1, keepdims=True)
         embedding = np.divide(embedding, norms, out=np.zeros_like(embedding), where=norms > 0)
-    with np.errstate(all="ignore"):
-        year_min = np.array([np.nanmin(y) if (~np.isnan(y)).any() else np.nan for y in years], dtype=np.float32)
-        year_max = np.array([np.nanmax(y) if (~np.isnan(y)).any() else np.nan for y in years], dtype=np.float32)
+    # each group's first and last year, NaN when none of its mentions has one (fmin and fmax skip NaN); groups
+    # are never empty
+    starts, years = np.concatenate(([0], np.cumsum(lengths)[:-1])), prep.year[flat]
+    year_min, year_max = np.fmin.reduceat(years, starts), np.fmax.reduceat(years, starts)
     return Profiles(
         groups=groups,
         names=[frozenset(prep.parsed[r] for r in g) for g in groups],
@@ -507,8 +539,10 @@ def block_stats(prep: Prepared, block_rows: Sequence[Sequence[int]]) -> np.ndarr
         df.data = df.data * (df.data - 1) / 2
         return np.asarray(df.sum(axis=1)).ravel() / pairs
 
-    total = np.asarray(member @ prep.embedding.astype(np.float64))
-    own = np.asarray(member @ (prep.embedding.astype(np.float64) ** 2).sum(axis=1)).ravel()
+    # over the mentions with a text only: the others' zero rows add exact zeros
+    embedding, member_embedded = prep.embedding[prep.embedded].astype(np.float64), member[:, prep.embedded]
+    total = np.asarray(member_embedded @ embedding).reshape(len(block_rows), embedding.shape[1])
+    own = np.asarray(member_embedded @ (embedding ** 2).sum(axis=1)).ravel()
     emb_mean = ((total * total).sum(axis=1) - own) / np.maximum(1, lengths * (lengths - 1))
     # components of the bipartite graph mentions - (block, co-author or organisation), per block
     links = _block_columns(prep, block_rows, sp.hstack([prep.coauthors, prep.org_ids]).tocsr())
@@ -1221,7 +1255,8 @@ def cluster_blocks(
            if all_rows and any({"co_hop", "co_hop_rare"} & set(r.features) for r in model.rounds) else None)
     candidates = {b: _candidate_pairs(prep, np.asarray(rows, dtype=np.int64))
                   for b, rows in enumerate(all_rows) if len(rows) > DENSE_MAX}
-    orcid_of = {r: m.source_ids.get("orcid") for r, m in enumerate(prep.mentions) if m.source_ids}
+    # only the rows that carry an ORCID: a store's mentions nearly all carry some source id, rarely an ORCID
+    orcid_of = {r: orcid for r, m in enumerate(prep.mentions) if m.source_ids and (orcid := m.source_ids.get("orcid"))}
     cannot_by_row: dict[int, list[int]] = defaultdict(list)
     for x, y in cannot:
         cannot_by_row[x].append(y)
