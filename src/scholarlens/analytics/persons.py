@@ -181,7 +181,8 @@ def _chunk_rows(con: duckdb.DuckDBPyConnection, chunk: int) -> pa.Table:
 
 
 def mentions_from_rows(rows: pa.Table) -> list[Mention]:
-    """``mention_rows`` as the engine's Mention objects (ids as mention_id makes them, inlined: this runs per mention)."""
+    """``mention_rows`` as the engine's Mention objects (ids made as mention_id makes them, inlined: this runs
+    once per mention)."""
     mentions = []
     for work_id, author_id, name, orcid, org, venue, year, title, abstract, names, claimed in zip(
             *(column.to_pylist() for column in rows.columns)):

@@ -1388,11 +1388,12 @@ def disambiguate(
             groups[uf.find(r)].append(r)
         block_nodes.append(sorted(groups.values(), key=lambda g: g[0]))
     result: dict[str, str] = {}
+    ids = [m.mention_id for m in prep.mentions]
     for clusters in cluster_blocks(prep, block_nodes, model, cannot):
         for rows in clusters:
-            cid = cluster_id_for(prep.mentions[r].mention_id for r in rows)
+            cid = cluster_id_for((ids[min(rows)],))  # prepare sorted the mentions by id: the first row's is least
             for r in rows:
-                result[prep.mentions[r].mention_id] = cid
+                result[ids[r]] = cid
     return result
 
 
