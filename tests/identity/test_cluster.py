@@ -349,3 +349,61 @@ def test_the_components_shortcut_joins_mentions_as_the_one_by_one_path():
     assert used > 100 and stepped_aside > 20
     with pytest.raises(KeyError, match="must_link names an unknown mention: nope"):
         cluster._constraints([Mention("a", "Ann Lee")], [("a", "nope")], [])
+
+
+def test_values_keyed_once_and_sums_over_texts_only_give_the_per_mention_definitions():
+    """prepare() normalises each distinct organisation and venue once, profiles() takes group years by reduceat,
+    and profiles() and block_stats() sum embeddings over the mentions with a text only. Each must equal the plain
+    per-mention definition (the matrices and years bit for bit, the sums within rounding), on mentions with
+    missing, empty and repeated values, a group whose mentions have no year, and mentions without a text."""
+    from scholarlens.identity.names import normalise
+
+    rng = random.Random(11)
+    orgs = ["Tsinghua University, Beijing", "Harvard Medical School, Boston", "", None, "M.I.T. (CSAIL)"]
+    venues = ["VLDB", "Proc. VLDB Endow. (2010)", None, "", "Cell"]
+    mentions = [Mention(f"m{i:03d}", "Ann Lee", organisation=rng.choice(orgs), venue=rng.choice(venues),
+                        year=None if i % 7 == 0 else rng.choice([2001, 2005, 2010]),
+                        title=rng.choice([None, "", DB[i % 6], BIO[i % 6]])) for i in range(120)]
+    prep = cluster.prepare(mentions)
+
+    def same(got, expected):
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        assert np.array_equal(got.indptr, expected.indptr) and np.array_equal(got.indices, expected.indices)
+        assert np.array_equal(got.data, expected.data)
+
+    plain_orgs = [normalise(m.organisation) if m.organisation else "" for m in prep.mentions]
+    plain_venues = [cluster._venue_norm(m.venue) if m.venue else "" for m in prep.mentions]
+    same(prep.org, cluster._vocab_matrix([cluster._tokens(o, cluster._ORG_STOP) for o in plain_orgs]))
+    same(prep.org_ids, cluster._vocab_matrix([[o] if o else [] for o in plain_orgs], binary=True, idf=False,
+                                             unit=False))
+    same(prep.venue_ids, cluster._vocab_matrix([[v] if v else [] for v in plain_venues], binary=True, idf=False,
+                                               unit=False))
+    same(prep.venue, cluster._vocab_matrix([v.split() for v in plain_venues]))
+    assert 0 < len(prep.embedded) < len(mentions)  # some mentions have a text, some none
+
+    no_year = [r for r, m in enumerate(prep.mentions) if m.year is None]
+    rest = [r for r in range(len(mentions)) if r not in no_year[:2]]
+    rng.shuffle(rest)
+    groups = [sorted(no_year[:2])] + [sorted(rest[k:k + 1 + k % 5]) for k in range(0, len(rest), 6)]
+    groups = [g for g in groups if g]
+    prof = cluster.profiles(prep, groups)
+    with np.errstate(all="ignore"):
+        for g, low, high in zip(groups, prof.year_min, prof.year_max):
+            years = prep.year[g]
+            if np.isnan(years).all():
+                assert np.isnan(low) and np.isnan(high)
+            else:
+                assert low == np.nanmin(years) and high == np.nanmax(years)
+    assert np.isnan(prof.year_min[0])  # the group without years was there
+    summed = np.stack([prep.embedding[g].sum(axis=0) for g in groups])
+    norms = np.linalg.norm(summed, axis=1, keepdims=True)
+    expected = np.divide(summed, norms, out=np.zeros_like(summed), where=norms > 0)
+    np.testing.assert_allclose(prof.embedding, expected, rtol=1e-6, atol=1e-7)
+
+    block_rows = [list(range(0, 60)), list(range(60, 120))]
+    vectors = prep.embedding.astype(np.float64)
+    for b, rows in enumerate(block_rows):
+        total, own, n = vectors[rows].sum(axis=0), (vectors[rows] ** 2).sum(), len(rows)
+        expected_mean = ((total * total).sum() - own) / (n * (n - 1))
+        assert cluster.block_stats(prep, block_rows)[b, 3] == pytest.approx(expected_mean, rel=1e-6)
+    assert cluster.block_stats(prep, block_rows)[:, 3].min() > 0  # the texts were counted
