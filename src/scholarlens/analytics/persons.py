@@ -582,7 +582,7 @@ def _score_chunk(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str
     must = [p for p in must_link if p[0] in ids or p[1] in ids]
     cannot = [p for p in cannot_link if p[0] in ids and p[1] in ids]
     assigned = disambiguate(mentions, must_link=must, cannot_link=cannot)
-    # each mention's columns, in ``mentions``' order (the rows' own ids, then the extras'), taken in the engine's
+    # each mention's columns in ``mentions``' order (the rows, then the extras), then taken in the engine's order
     position = {m.mention_id: p for p, m in enumerate(mentions)}
     order = pa.array(np.fromiter((position[mid] for mid in assigned), dtype=np.int64, count=len(assigned)))
     extra_ids = [m.mention_id.split(SEP, 1) for m in extra]
