@@ -292,7 +292,7 @@ def test_coauthor_matrices_hold_the_keys_the_per_mention_definition_gives():
         return ({f for f, i in keys if f and f != own_full and i != own_init},
                 {i for f, i in keys if i and i != own_init})
 
-    full, full_terms, init, init_terms = cluster._coauthor_matrices(mentions, [parse_name(m.name) for m in mentions])
+    full, full_terms, init, init_terms = cluster._coauthor_matrices(mentions)
     expected = [plain(m) for m in mentions]
     assert _row_terms(full, full_terms) == [f for f, _ in expected]
     assert _row_terms(init, init_terms) == [i for _, i in expected]
@@ -302,7 +302,7 @@ def test_coauthor_matrices_hold_the_keys_the_per_mention_definition_gives():
     assert not any("mark gini" in f for m, (f, _) in zip(mentions, expected) if m.name == "Maria Gini")
     assert not expected[-1][0] and not expected[-1][1] and any(f for f, _ in expected)
     # no co-author at all: one empty column each, as _vocab_matrix gives
-    empty = cluster._coauthor_matrices([Mention("a", "Ann Lee")], [parse_name("Ann Lee")])
+    empty = cluster._coauthor_matrices([Mention("a", "Ann Lee")])
     assert empty[0].shape == empty[2].shape == (1, 1) and empty[0].nnz == empty[2].nnz == 0
 
 

@@ -181,8 +181,7 @@ def _chunk_rows(con: duckdb.DuckDBPyConnection, chunk: int) -> pa.Table:
 
 
 def mentions_from_rows(rows: pa.Table) -> list[Mention]:
-    """``mention_rows`` as the engine's Mention objects (ids made as mention_id makes them, inlined: this runs
-    once per mention)."""
+    """``mention_rows`` as the engine's Mention objects."""
     mentions = []
     for work_id, author_id, name, orcid, org, venue, year, title, abstract, names, claimed in zip(
             *(column.to_pylist() for column in rows.columns)):
@@ -196,7 +195,7 @@ def mentions_from_rows(rows: pa.Table) -> list[Mention]:
             ids["orcid"] = _orcid(orcid)
         coauthors = tuple([n for n in names if n and n != name]) if names else ()
         mentions.append(Mention(
-            mention_id=f"{work_id}{SEP}{author_id}", name=name or value, coauthors=coauthors, organisation=org,
+            mention_id=mention_id(work_id, author_id), name=name or value, coauthors=coauthors, organisation=org,
             venue=venue, year=year, title=title, text=abstract, source_ids=ids, publication_id=work_id,
         ))
     return mentions

@@ -239,8 +239,7 @@ def _common_keys(keys: Sequence[str]) -> np.ndarray:
 MAX_WORK_AUTHORS = 100
 
 
-def _coauthor_matrices(mentions: Sequence[Mention], parsed: Sequence[ParsedName]
-                       ) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
+def _coauthor_matrices(mentions: Sequence[Mention]) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix, np.ndarray]:
     """The binary mentions x co-author keys matrices (names.coauthor_keys), each with the term of each column:
     full keys, then initial keys. A full key is left out when it or its initial key is the mention's own (the work's
     authors are its co-authors and this one: all the work a mention knows of); an initial key when it is the
@@ -258,9 +257,7 @@ def _coauthor_matrices(mentions: Sequence[Mention], parsed: Sequence[ParsedName]
     keyed = [coauthor_keys(name) for name in names]
     # the mentions' own keys, once per distinct own name (a chunk's mentions share a few thousand names)
     own_of, own_names = pd.factorize(pd.Series([m.name or "" for m in mentions], dtype=object), sort=False)
-    first_parsed = np.full(len(own_names), -1, dtype=np.int64)
-    first_parsed[own_of[::-1]] = np.arange(n)[::-1]  # each own name's first mention, for its parse
-    own_parsed = [parsed[r] for r in first_parsed.tolist()]
+    own_parsed = [parse_name(name) for name in own_names]
     own_full = [f"{p.given[0] if p.is_full else p.first_initial} {p.surname}".strip() for p in own_parsed]
     own_init = [f"{p.first_initial} {p.surname}".strip() for p in own_parsed]
     # the names' keys and the mentions' own keys numbered together, so that comparing them compares integers
@@ -293,16 +290,30 @@ def _binary_row_matrix(rows: np.ndarray, codes: np.ndarray, n: int) -> tuple[sp.
     return matrix, used
 
 
-def _per_distinct(values: list, fn) -> list:
-    """``[fn(v) for v in values]``, with ``fn`` called once per distinct value (and once for None): rows of one
-    value share one result, so ``fn`` must return something no caller changes."""
+def _per_distinct(values: list, *fns) -> list[list]:
+    """For each of ``fns``, ``[fn(v) for v in values]``, with each ``fn`` called once per distinct value (and once
+    for None): rows of one value share one result, so an ``fn`` must return something no caller changes."""
     if not values:
-        return []
+        return [[] for _ in fns]
     codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=False)
-    results = [fn(u) for u in uniques]
-    if (codes < 0).any():  # code -1: None, pandas' missing value
-        results.append(fn(None))
-    return [results[c] for c in codes.tolist()]
+    codes = codes.tolist()
+    out = []
+    for fn in fns:
+        results = [fn(u) for u in uniques] + [fn(None)]  # code -1: None, pandas' missing value
+        out.append([results[c] for c in codes])
+    return out
+
+
+def _listed(value: str) -> list[str]:
+    return [value] if value else []
+
+
+def _org_of(raw: str | None) -> str:
+    return normalise(raw) if raw else ""
+
+
+def _venue_of(raw: str | None) -> str:
+    return _venue_norm(raw) if raw else ""
 
 
 def prepare(mentions: Sequence[Mention]) -> Prepared:
@@ -311,10 +322,12 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
 
     mentions = sorted(mentions, key=lambda m: m.mention_id)
     parsed = [parse_name(m.name) for m in mentions]
-    coauthors, co_terms, coauthors_init, _ = _coauthor_matrices(mentions, parsed)
-    # organisations and venues repeat (a journal's every paper): each distinct one is normalised once
-    orgs = _per_distinct([m.organisation for m in mentions], lambda o: normalise(o) if o else "")
-    venues = _per_distinct([m.venue for m in mentions], lambda v: _venue_norm(v) if v else "")
+    coauthors, co_terms, coauthors_init, _ = _coauthor_matrices(mentions)
+    # organisations and venues repeat (a journal's every paper): each distinct one is normalised and split once
+    org_words, org_ids = _per_distinct([m.organisation for m in mentions], lambda o: _tokens(_org_of(o), _ORG_STOP),
+                                       lambda o: _listed(_org_of(o)))
+    venue_words, venue_ids = _per_distinct([m.venue for m in mentions], lambda v: _venue_of(v).split(),
+                                           lambda v: _listed(_venue_of(v)))
     kw_lists = [sorted({normalise(k) for k in m.keywords if normalise(k)}) if m.keywords else [] for m in mentions]
     texts = [" ".join(filter(None, [m.title, " ".join(m.keywords), m.text])) if m.title or m.keywords or m.text
              else "" for m in mentions]
@@ -334,10 +347,10 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
         coauthors=coauthors,
         coauthors_init=coauthors_init,
         coauthors_rare=_keep_columns(coauthors, rare),
-        org=_vocab_matrix(_per_distinct(orgs, lambda o: _tokens(o, _ORG_STOP))),
-        org_ids=_vocab_matrix(_per_distinct(orgs, lambda o: [o] if o else []), binary=True, idf=False, unit=False),
-        venue_ids=_vocab_matrix(_per_distinct(venues, lambda v: [v] if v else []), binary=True, idf=False, unit=False),
-        venue=_vocab_matrix(_per_distinct(venues, str.split)),
+        org=_vocab_matrix(org_words),
+        org_ids=_vocab_matrix(org_ids, binary=True, idf=False, unit=False),
+        venue_ids=_vocab_matrix(venue_ids, binary=True, idf=False, unit=False),
+        venue=_vocab_matrix(venue_words),
         year=np.array([m.year if m.year else np.nan for m in mentions], dtype=np.float32),
         title=_vocab_matrix([_tokens(m.title) if m.title else [] for m in mentions]),
         text=_vocab_matrix([_tokens(t) if t else [] for t in texts]),
