@@ -8,6 +8,7 @@ number of chunks, estimates the step. The estimate is labelled as one wherever i
     python benchmarks/bench_persons_chunks.py --input /tmp/scale-bench/edges_100000000/input --store /tmp/p.duckdb --chunks 4
     ... --workers 1    # in this process, as before engine workers existed
     ... --whole        # the whole step (compute_persons, a first build) on a copy of the store: no estimate
+    ... --whole --build-memory   # with DuckDB held to the build's share of memory, as in `scholarlens build`
 
 --input is a bench_scale Parquet input (loaded into --store when the store does not exist yet).
 """
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 from scholarlens.analytics import persons
+from scholarlens.analytics.build import BUILD_DUCKDB_MEMORY_SHARE, _physical_memory_bytes
 from scholarlens.analytics.processes import map_in_processes
 from scholarlens.engine.parquet_io import load_into
 from scholarlens.store.db import connect
@@ -55,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="engine processes (0: persons.engine_workers, one per core as memory allows)")
     parser.add_argument("--whole", action="store_true",
                         help="run the whole persons step on a copy of --store (kept as STORE.whole) and time it")
+    parser.add_argument("--build-memory", action="store_true",
+                        help="hold DuckDB to the build's share of memory (build.BUILD_DUCKDB_MEMORY_SHARE) as a "
+                             "build does, not DuckDB's default of 80%%: what the build's peak depends on")
     args = parser.parse_args(argv)
 
     new = not args.store.exists()
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.whole:
         con.close()
-        _whole_step(args.store, args.workers or None)
+        _whole_step(args.store, args.workers or None, args.build_memory)
         return
 
     start = time.perf_counter()
@@ -107,13 +112,16 @@ def main(argv: list[str] | None = None) -> None:
     }), flush=True)
 
 
-def _whole_step(store: Path, workers: int | None) -> None:
+def _whole_step(store: Path, workers: int | None, build_memory: bool = False) -> None:
     """compute_persons on a fresh copy of the store (a first build, as bench_scale's), with its wall time, the
     seconds at which each chunk ended, and the peak resident set of this process and its engine workers (MiB,
     sampled every half second)."""
     copy = store.with_name(store.name + ".whole")
     shutil.copyfile(store, copy)
     con = connect(copy)
+    if build_memory:
+        con.execute(f"SET memory_limit = '{int(_physical_memory_bytes() * BUILD_DUCKDB_MEMORY_SHARE) // 2**20}MB'")
+    memory_limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     peak, done = {"kb": 0}, threading.Event()
 
     def sample() -> None:
@@ -143,7 +151,7 @@ def _whole_step(store: Path, workers: int | None) -> None:
         "assignment_hash": str(assignment),
         "first_chunk_done_s": chunk_ends[0] if chunk_ends else None,
         "last_chunk_done_s": chunk_ends[-1] if chunk_ends else None, "chunks": len(chunk_ends),
-        "peak_tree_rss_mib": peak["kb"] // 1024, "load_average": [round(x, 2) for x in os.getloadavg()],
+        "peak_tree_rss_mib": peak["kb"] // 1024, "duckdb_memory_limit": memory_limit, "load_average": [round(x, 2) for x in os.getloadavg()],
     }), flush=True)
     con.close()
 

@@ -81,7 +81,7 @@ SELECT a.work_id, a.author_id,
        coalesce(a.raw_name, au.name, substr(a.author_id, strpos(a.author_id, ':') + 1)) AS name, au.orcid,
        CASE WHEN a.author_id NOT LIKE 'name:%' OR c.work_id IS NOT NULL THEN a.author_id
             ELSE a.work_id || '{SEP}' || a.author_id END AS node,
-       -- what the engine's rows need beside (see _ENGINE_MENTIONS_SQL)
+       -- what the engine's rows need beside (see _ENGINE_ROWS_SQL)
        coalesce(a.raw_name, au.name) AS printed_name, a.raw_affiliation, c.work_id IS NOT NULL AS claimed
 FROM authorships a JOIN authors au USING (author_id) JOIN works w USING (work_id)
 LEFT JOIN (SELECT DISTINCT work_id, author_id FROM author_claims) c
@@ -113,49 +113,43 @@ def _drop(con: duckdb.DuckDBPyConnection, tables) -> None:
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-# The engine's mentions of every chunk, read once (_prepare_chunk_reads) so that each chunk's rows are a cheap
-# filter: reading a chunk from the whole store joined 27.5M authorships on (work_id, author_id) and listed the
-# co-authors of its works again, 6 s a chunk on the 100M store, while the workers waited for the next.
-_ENGINE_MENTIONS_SQL = """
-CREATE OR REPLACE TEMP TABLE _engine_mentions AS
+# Every chunk's rows, read once into one table sorted by chunk (_prepare_chunk_reads), so that reading a chunk is a
+# scan of its own row groups. A chunk read from the whole store joined 27.5M authorships on (work_id, author_id)
+# and listed the co-authors of its works again, 6 s a chunk on the 100M store; read from a table of the chunks'
+# mentions joined with the 9.2M works for each chunk, still 2.3-3.0 CPU s, taken from the engine workers' two cores
+# 108 times; from this table, 0.2 CPU s.
+# A mention's co-authors are every author name of its work in byline order; none for a work of more than
+# MAX_WORK_AUTHORS authors, whose co-authors the engine does not read (cluster.prepare says why), counted here on
+# the work's authorships. An organisation list is joined in name order: a DISTINCT aggregate's order is undefined.
+_ENGINE_ROWS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _engine_rows AS
 WITH orgs AS (
     SELECT ai.work_id, ai.author_id, string_agg(DISTINCT i.name, '; ' ORDER BY i.name) AS org
-    FROM authorship_institutions ai JOIN institutions i USING (institution_id) GROUP BY ALL)
-SELECT nc.chunk, m.work_id, m.author_id, m.printed_name AS name, m.orcid,
-       coalesce(m.raw_affiliation, orgs.org) AS org, m.claimed
-FROM _mention_nodes m JOIN _node_chunks nc USING (node)
-LEFT JOIN orgs ON orgs.work_id = m.work_id AND orgs.author_id = m.author_id
-ORDER BY nc.chunk  -- a chunk's rows together: reading one skips the others' row groups
+    FROM authorship_institutions ai JOIN institutions i USING (institution_id) GROUP BY ALL),
+mentions AS MATERIALIZED (
+    SELECT nc.chunk, m.work_id, m.author_id, m.printed_name AS name, m.orcid,
+           coalesce(m.raw_affiliation, orgs.org) AS org, m.claimed
+    FROM _mention_nodes m JOIN _node_chunks nc USING (node)
+    LEFT JOIN orgs ON orgs.work_id = m.work_id AND orgs.author_id = m.author_id),
+work_names AS (
+    SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
+    FROM authorships JOIN authors au USING (author_id)
+    WHERE work_id IN (SELECT work_id FROM mentions) GROUP BY work_id
+    HAVING count(*) <= {MAX_WORK_AUTHORS})
+SELECT m.chunk, m.work_id, m.author_id, m.name, m.orcid, m.org, w.venue, w.year, w.title, w.abstract, n.names,
+       m.claimed
+FROM mentions m JOIN works w USING (work_id) LEFT JOIN work_names n USING (work_id)
+ORDER BY m.chunk  -- a chunk's rows together: reading one skips the others' row groups
 """
 
-# Every author name of each work some engine mention is on, in byline order (the mentions' co-authors); none for
-# a work of more than MAX_WORK_AUTHORS authors, whose co-authors the engine does not read (cluster.prepare says
-# why), counted here on the work's authorships.
-_ENGINE_WORK_NAMES_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _engine_work_names AS
-SELECT work_id, list(coalesce(raw_name, au.name) ORDER BY position NULLS LAST, author_id) AS names
-FROM authorships JOIN authors au USING (author_id)
-WHERE work_id IN (SELECT work_id FROM _engine_mentions) GROUP BY work_id
-HAVING count(*) <= {MAX_WORK_AUTHORS}
-"""
-
-def _chunk_rows_sql(every_chunk: bool) -> str:
-    """The engine's rows (see mentions_from_rows) of the chunk $chunk, or of every chunk with its number first:
-    what a scorer elsewhere (Spark's executors) reads."""
-    return f"""
-SELECT {"m.chunk, " if every_chunk else ""}m.work_id, m.author_id, m.name, m.orcid, m.org, w.venue, w.year, w.title,
-       w.abstract, n.names, m.claimed
-FROM {"_engine_mentions" if every_chunk else "(SELECT * FROM _engine_mentions WHERE chunk = $chunk)"} m
-JOIN works w USING (work_id) LEFT JOIN _engine_work_names n USING (work_id)
-ORDER BY {"m.chunk, " if every_chunk else ""}m.work_id, m.author_id
-"""
+_ROW_COLUMNS = "work_id, author_id, name, orcid, org, venue, year, title, abstract, names, claimed"
+# The engine's rows (see mentions_from_rows) of the chunk $chunk; of every chunk with its number first: what a
+# scorer elsewhere (Spark's executors) reads.
+_CHUNK_ROWS_SQL = f"SELECT {_ROW_COLUMNS} FROM _engine_rows WHERE chunk = $chunk ORDER BY work_id, author_id"
+ALL_CHUNK_ROWS_SQL = f"SELECT chunk, {_ROW_COLUMNS} FROM _engine_rows ORDER BY chunk, work_id, author_id"
 
 
-_CHUNK_ROWS_SQL = _chunk_rows_sql(every_chunk=False)
-ALL_CHUNK_ROWS_SQL = _chunk_rows_sql(every_chunk=True)
-
-
-_CHUNK_READ_TABLES = ("_node_chunks", "_engine_mentions", "_engine_work_names")
+_CHUNK_READ_TABLES = ("_node_chunks", "_engine_rows")
 
 
 def _prepare_chunk_reads(con: duckdb.DuckDBPyConnection, chunks: list[set[str]] | None) -> None:
@@ -171,8 +165,7 @@ def _prepare_chunk_reads(con: duckdb.DuckDBPyConnection, chunks: list[set[str]] 
             con.execute("CREATE OR REPLACE TEMP TABLE _node_chunks AS SELECT * FROM _chunk_of_node")
         finally:
             con.unregister("_chunk_of_node")
-    con.execute(_ENGINE_MENTIONS_SQL)
-    con.execute(_ENGINE_WORK_NAMES_SQL)
+    con.execute(_ENGINE_ROWS_SQL)
 
 
 def _chunk_rows(con: duckdb.DuckDBPyConnection, chunk: int) -> pa.Table:
