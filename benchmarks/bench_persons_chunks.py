@@ -8,7 +8,7 @@ number of chunks, estimates the step. The estimate is labelled as one wherever i
     python benchmarks/bench_persons_chunks.py --input /tmp/scale-bench/edges_100000000/input --store /tmp/p.duckdb --chunks 4
     ... --workers 1    # in this process, as before engine workers existed
     ... --whole        # the whole step (compute_persons, a first build) on a copy of the store: no estimate
-    ... --whole --build-memory   # with DuckDB held to the build's share of memory, as in `scholarlens build`
+    ... --build-memory # DuckDB held to the build's share of memory, as `scholarlens build` holds it
 
 --input is a bench_scale Parquet input (loaded into --store when the store does not exist yet).
 """
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from scholarlens.analytics import persons
-from scholarlens.analytics.build import BUILD_DUCKDB_MEMORY_SHARE, _physical_memory_bytes
+from scholarlens.analytics.build import build_memory_limit
 from scholarlens.analytics.processes import map_in_processes
 from scholarlens.engine.parquet_io import load_into
 from scholarlens.store.db import connect
@@ -37,6 +37,13 @@ from bench_scale import _tree_rss_kb  # noqa: E402
 
 def _rss_mb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def _hold_to_build_memory(con) -> None:
+    limit = build_memory_limit()
+    if limit is None:
+        raise SystemExit("--build-memory: this machine's memory cannot be read")
+    con.execute(f"SET memory_limit = '{limit}'")
 
 
 def _score_and_peak(*job):
@@ -64,6 +71,8 @@ def main(argv: list[str] | None = None) -> None:
 
     new = not args.store.exists()
     con = connect(args.store)
+    if args.build_memory:
+        _hold_to_build_memory(con)
     if new:
         start = time.perf_counter()
         load_into(con, args.input)
@@ -120,7 +129,7 @@ def _whole_step(store: Path, workers: int | None, build_memory: bool = False) ->
     shutil.copyfile(store, copy)
     con = connect(copy)
     if build_memory:
-        con.execute(f"SET memory_limit = '{int(_physical_memory_bytes() * BUILD_DUCKDB_MEMORY_SHARE) // 2**20}MB'")
+        _hold_to_build_memory(con)
     memory_limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     peak, done = {"kb": 0}, threading.Event()
 

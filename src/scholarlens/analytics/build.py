@@ -35,6 +35,13 @@ def _physical_memory_bytes() -> int | None:
         return None
 
 
+def build_memory_limit() -> str | None:
+    """DuckDB's memory_limit during a build (BUILD_DUCKDB_MEMORY_SHARE of the machine's memory); None when the
+    machine's memory cannot be read (DuckDB's own default then stands)."""
+    total = _physical_memory_bytes()
+    return f"{int(total * BUILD_DUCKDB_MEMORY_SHARE) // 2**20}MB" if total else None
+
+
 def compute_code_links(con: duckdb.DuckDBPyConnection) -> None:
     """Find repository links in every abstract (links a source gives are already in code_links)."""
     rows = con.execute("SELECT work_id, abstract FROM works WHERE abstract IS NOT NULL").fetchall()
@@ -68,9 +75,9 @@ def analyse(
         ("AI scores", lambda: compute_ai_scores(con)),
     ]
     previous_limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
-    total = _physical_memory_bytes()
-    if total:
-        con.execute(f"SET memory_limit = '{int(total * BUILD_DUCKDB_MEMORY_SHARE) // 2**20}MB'")
+    limit = build_memory_limit()
+    if limit:
+        con.execute(f"SET memory_limit = '{limit}'")
     con.execute("BEGIN TRANSACTION")
     try:
         with ExitStack() as graph:  # one coding of the graph, from the first graph step to the end of the last
