@@ -160,7 +160,8 @@ def _whole_step(store: Path, workers: int | None, build_memory: bool = False) ->
         "assignment_hash": str(assignment),
         "first_chunk_done_s": chunk_ends[0] if chunk_ends else None,
         "last_chunk_done_s": chunk_ends[-1] if chunk_ends else None, "chunks": len(chunk_ends),
-        "peak_tree_rss_mib": peak["kb"] // 1024, "duckdb_memory_limit": memory_limit, "load_average": [round(x, 2) for x in os.getloadavg()],
+        "peak_tree_rss_mib": peak["kb"] // 1024, "duckdb_memory_limit": memory_limit,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }), flush=True)
     con.close()
 

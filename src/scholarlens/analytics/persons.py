@@ -117,7 +117,7 @@ def _drop(con: duckdb.DuckDBPyConnection, tables) -> None:
 # scan of its own row groups. A chunk read from the whole store joined 27.5M authorships on (work_id, author_id)
 # and listed the co-authors of its works again, 6 s a chunk on the 100M store; read from a table of the chunks'
 # mentions joined with the 9.2M works for each chunk, still 1.5-3.0 CPU s, taken from the engine workers' two cores
-# 108 times; from this table, 0.2 CPU s.
+# 108 times; from this table, 0.1-0.4 CPU s (chunks 0, 54 and 107, whether or not DuckDB has spilled it).
 # A mention's co-authors are every author name of its work in byline order; none for a work of more than
 # MAX_WORK_AUTHORS authors, whose co-authors the engine does not read (cluster.prepare says why), counted here on
 # the work's authorships. An organisation list is joined in name order: a DISTINCT aggregate's order is undefined.

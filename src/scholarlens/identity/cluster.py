@@ -290,16 +290,18 @@ def _binary_row_matrix(rows: np.ndarray, codes: np.ndarray, n: int) -> tuple[sp.
     return matrix, used
 
 
-def _per_distinct(values: list, *fns) -> list[list]:
-    """For each of ``fns``, ``[fn(v) for v in values]``, with each ``fn`` called once per distinct value (and once
-    for None): rows of one value share one result, so an ``fn`` must return something no caller changes."""
+def _per_distinct(values: list, normal, *fns) -> list[list]:
+    """For each of ``fns``, ``[fn(normal(v)) for v in values]``, with ``normal`` and each ``fn`` called once per
+    distinct value (and once for None): rows of one value share one result, so an ``fn`` must return something no
+    caller changes."""
     if not values:
         return [[] for _ in fns]
     codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=False)
+    normals = [normal(u) for u in uniques] + [normal(None)]  # code -1: None, pandas' missing value
     codes = codes.tolist()
     out = []
     for fn in fns:
-        results = [fn(u) for u in uniques] + [fn(None)]  # code -1: None, pandas' missing value
+        results = [fn(v) for v in normals]
         out.append([results[c] for c in codes])
     return out
 
@@ -316,6 +318,10 @@ def _venue_of(raw: str | None) -> str:
     return _venue_norm(raw) if raw else ""
 
 
+def _org_words(org: str) -> list[str]:
+    return _tokens(org, _ORG_STOP)
+
+
 def prepare(mentions: Sequence[Mention]) -> Prepared:
     """Vectors for every mention (sorted by mention id). Document frequencies are over these mentions."""
     from scholarlens.embed import _normalise_rows, static_table, words
@@ -324,10 +330,8 @@ def prepare(mentions: Sequence[Mention]) -> Prepared:
     parsed = [parse_name(m.name) for m in mentions]
     coauthors, co_terms, coauthors_init, _ = _coauthor_matrices(mentions)
     # organisations and venues repeat (a journal's every paper): each distinct one is normalised and split once
-    org_words, org_ids = _per_distinct([m.organisation for m in mentions], lambda o: _tokens(_org_of(o), _ORG_STOP),
-                                       lambda o: _listed(_org_of(o)))
-    venue_words, venue_ids = _per_distinct([m.venue for m in mentions], lambda v: _venue_of(v).split(),
-                                           lambda v: _listed(_venue_of(v)))
+    org_words, org_ids = _per_distinct([m.organisation for m in mentions], _org_of, _org_words, _listed)
+    venue_words, venue_ids = _per_distinct([m.venue for m in mentions], _venue_of, str.split, _listed)
     kw_lists = [sorted({normalise(k) for k in m.keywords if normalise(k)}) if m.keywords else [] for m in mentions]
     texts = [" ".join(filter(None, [m.title, " ".join(m.keywords), m.text])) if m.title or m.keywords or m.text
              else "" for m in mentions]
