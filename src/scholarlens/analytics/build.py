@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from contextlib import ExitStack
 from typing import Callable
@@ -40,6 +41,18 @@ def build_memory_limit() -> str | None:
     machine's memory cannot be read (DuckDB's own default then stands)."""
     total = _physical_memory_bytes()
     return f"{int(total * BUILD_DUCKDB_MEMORY_SHARE) // 2**20}MB" if total else None
+
+
+def release_step_memory(con: duckdb.DuckDBPyConnection, limit: str | None) -> None:
+    """Give back what a finished step leaves in this process, before the next step's workers start beside it.
+    - Python's cyclic garbage: the persons step pauses the collector (gcpause), and its cycles (0.7 GiB at 100M
+      citations, measured) would otherwise wait for a full collection that may not come during the build.
+    - DuckDB's allocator keeps memory its queries freed; setting the memory limit, even to the value it has,
+      makes DuckDB flush it: after the persons step at 10M citations, 1,897 -> 1,313 MiB of the process.
+    ``limit``: the build's memory limit (build_memory_limit), set again as it is."""
+    gc.collect()
+    if limit:
+        con.execute(f"SET memory_limit = '{limit}'")
 
 
 def compute_code_links(con: duckdb.DuckDBPyConnection) -> None:
@@ -88,6 +101,7 @@ def analyse(
                     graph.enter_context(coded_citations(con))
                 step()
                 release_workers()  # the next step's pieces start in fresh workers, not on this step's leftovers
+                release_step_memory(con, limit)  # nor on what it left in this process
                 if name == GRAPH_STEPS[-1]:
                     graph.close()
         # Computed figures are "as of" this build, not as of whenever they are read.
