@@ -80,6 +80,49 @@ def test_a_build_ends_the_workers_a_step_left(sample_store, tmp_path):
     assert not any(_running(pid) for pid in pids)
 
 
+def _rss_mib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmRSS:"))
+
+
+def test_between_steps_this_process_gives_back_what_a_step_freed():
+    """release_step_memory (after every step of a build): memory DuckDB's queries freed goes back to the system,
+    not kept by its allocator for the next step's workers to start beside; Python's cyclic garbage is collected
+    even while the collector is paused; the memory limit is the build's as before, exactly."""
+    import gc
+    import weakref
+
+    import duckdb
+
+    from scholarlens.analytics.build import release_step_memory
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '3GB'")
+    limit_before = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.execute("CREATE TEMP TABLE t AS SELECT range AS a, range * 7 % 1000003 AS b, md5(range::VARCHAR) AS c "
+                "FROM range(5000000)")
+    con.execute("SELECT b, count(*), max(c) FROM t GROUP BY b").fetchall()
+    con.execute("DROP TABLE t")
+    freed_but_kept = _rss_mib()
+
+    class Node:
+        pass
+
+    gc.disable()  # as the persons step runs (gcpause)
+    try:
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a cycle: only the cyclic collector frees it
+        gone = weakref.ref(a)
+        del a, b
+        assert gone() is not None
+        release_step_memory(con, "3GB")
+        assert gone() is None
+    finally:
+        gc.enable()
+    assert _rss_mib() < freed_but_kept - 200, (freed_but_kept, _rss_mib())  # about 450 MiB here
+    assert con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0] == limit_before
+
+
 def test_worker_count_is_bounded_by_pieces_cores_and_memory():
     assert worker_count(1, 1) == 1
     assert worker_count(10**6, 1) == (os.cpu_count() or 1)
