@@ -235,9 +235,10 @@ def test_a_settled_person_is_named_by_its_most_frequent_name_ties_to_the_first_w
         # the settled block's cluster id, made in SQL, is the engine's cluster_id_for of its mentions
         mids = [persons.mention_id(w, a) for w, a in con.execute("SELECT work_id, author_id FROM person_mentions").fetchall()]
         _, settled_nodes = persons._plan_blocks(con, NO_CORRECTIONS, set(), [], 10**9)
-        con.execute(f"CREATE TEMP TABLE _clustered ({persons._CLUSTERED_COLUMNS})")
-        persons._append_settled(con, settled_nodes, 0)
-        assert con.execute("SELECT DISTINCT cluster FROM _clustered").fetchall() == [(cluster_id_for(mids),)]
+        settled_file = str(tmp_path / "settled.parquet")
+        persons._write_settled(con, settled_nodes, 0, settled_file)
+        assert con.execute("SELECT DISTINCT cluster FROM read_parquet(?)", [settled_file]).fetchall() == [
+            (cluster_id_for(mids),)]
     finally:
         con.close()
 

@@ -35,6 +35,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -43,6 +46,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..gcpause import cyclic_gc_paused
 from ..identity.cluster import MAX_WORK_AUTHORS, Mention, _UnionFind, blocks, disambiguate
@@ -338,15 +343,17 @@ def _settled_table(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int]
         con.unregister("_settled")
 
 
-def _append_settled(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int], seq: int) -> None:
-    """Every mention of a settled block into _clustered: the block's cluster id is the engine's (cluster_id_for:
-    "p" + sha1 of its smallest mention id), its mentions listed in (work_id, author_id) order from ``seq`` on."""
+def _write_settled(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int], seq: int, path: str) -> None:
+    """Every mention of a settled block into the Parquet file ``path`` (CLUSTERED_SCHEMA): the block's cluster
+    id is the engine's (cluster_id_for: "p" + sha1 of its smallest mention id), its mentions listed in
+    (work_id, author_id) order from ``seq`` on."""
     _settled_table(con, settled_nodes)
-    con.execute("""INSERT INTO _clustered
-                   SELECT work_id, author_id,
-                          'p' || substr(sha1(min(work_id || chr(9) || author_id) OVER (PARTITION BY block)), 1, 16),
-                          name, orcid, ? + row_number() OVER (ORDER BY work_id, author_id)
-                   FROM _settled_mentions""", [seq])
+    con.execute(f"""COPY (SELECT work_id, author_id,
+                                 'p' || substr(sha1(min(work_id || chr(9) || author_id) OVER (PARTITION BY block)), 1, 16)
+                                     AS cluster,
+                                 name, orcid, CAST({int(seq)} + row_number() OVER (ORDER BY work_id, author_id) AS BIGINT)
+                                     AS seq
+                          FROM _settled_mentions) TO '{_quoted(path)}' (FORMAT parquet)""")
 
 
 class ChunkCorrections(NamedTuple):
@@ -390,17 +397,37 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
     plan = plan_corrections(con, _MentionsOfAuthor(con))
     extra = plan.extra_mentions(con)
     claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
+    # Every mention's cluster goes to a Parquet file here as soon as its chunk is scored: Python never holds more
+    # than a chunk's results (a 100M-edge store's 26.8M engine mentions, held as dicts, took 22 GB). Not to a
+    # DuckDB table: appended to chunk by chunk inside the build's transaction, a temporary table kept its strings
+    # in this process's heap until the transaction ended, dropped or not (2.3 GB at 100M citations, through every
+    # later step of the build; measured).
+    scratch = tempfile.mkdtemp(prefix="scholarlens-persons-", dir=_scratch_parent(con))
     try:
-        chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS,
-                                              max_block)
-        # Every mention's cluster goes to DuckDB as soon as its chunk is scored: Python never holds more than a
-        # chunk's results (a 100M-edge store's 26.8M engine mentions, held as dicts, took 22 GB).
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _clustered ({_CLUSTERED_COLUMNS})")
+        _cluster_into(con, scratch, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS, max_block, workers,
+                      on_chunk, score_chunks)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _clustered AS SELECT {', '.join(CLUSTERED_SCHEMA.names)} "
+                    f"FROM read_parquet('{_quoted(scratch)}/*.parquet')")
+        return _write_persons(con, plan)
+    finally:
+        con.execute("DROP VIEW IF EXISTS _clustered")
+        for table in ("_clusters", "_person_of_cluster"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _cluster_into(con: duckdb.DuckDBPyConnection, scratch: str, plan, claimed: set[tuple[str, str]],
+                  extra: list[Mention], chunk_mentions: int, max_block: int, workers: int | None,
+                  on_chunk: Callable[[int, int], None] | None, score_chunks: ChunkScorer | None) -> None:
+    """Every mention's cluster (CLUSTERED_SCHEMA) into Parquet files in ``scratch``: the engine's chunks, one file
+    each as they are scored, and the settled blocks in one more."""
+    try:
+        chunks, settled_nodes = _plan_blocks(con, plan, claimed, extra, chunk_mentions, max_block)
 
         def touches(pairs, nodes):  # the corrections' pairs a chunk can use, not all of them to every worker
             return [p for p in pairs if _node_of(p[0], claimed) in nodes or _node_of(p[1], claimed) in nodes]
 
-        # A scorer may read the next chunk's rows in another thread while this one appends results; a DuckDB
+        # A scorer may read the next chunk's rows in another thread while this one writes results; a DuckDB
         # connection refuses a second concurrent call, so the two take turns.
         con_lock = threading.Lock()
         _prepare_chunk_reads(con, chunks)
@@ -410,30 +437,41 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         seq = 0
         scored = (score_chunks or score_chunks_in_processes)(con, con_lock, corrections, workers)
         for done, clustered in enumerate(scored, 1):
-            with con_lock:
-                con.register("_chunk_clustered", clustered)
-                try:  # seq runs on across chunks: the engine's order of a cluster's mentions breaks name ties
-                    con.execute("INSERT INTO _clustered SELECT work_id, author_id, cluster, name, orcid, seq + ? "
-                                "FROM _chunk_clustered", [seq])
-                finally:
-                    con.unregister("_chunk_clustered")
+            # seq runs on across chunks: the engine's order of a cluster's mentions breaks name ties
+            clustered = clustered.set_column(clustered.schema.get_field_index("seq"), "seq",
+                                             pc.add(clustered.column("seq"), pa.scalar(seq, pa.int64())))
+            pq.write_table(clustered.select(CLUSTERED_SCHEMA.names).cast(CLUSTERED_SCHEMA),
+                           f"{scratch}/chunk-{done:06d}.parquet")
             seq += clustered.num_rows
             if on_chunk:
                 on_chunk(done, len(chunks))
         # Settled blocks stay in SQL: one person each, whatever their size, at no Python cost per mention.
-        _append_settled(con, settled_nodes, seq)
+        with con_lock:
+            _write_settled(con, settled_nodes, seq, f"{scratch}/settled.parquet")
     finally:
         _drop(con, ("_mention_nodes", "_settled_mentions") + _CHUNK_READ_TABLES)
-    try:
-        return _write_persons(con, plan)
-    finally:
-        for table in ("_clustered", "_clusters", "_person_of_cluster"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _quoted(path: str) -> str:
+    """A path inside an SQL string literal."""
+    return path.replace("'", "''")
+
+
+def _scratch_parent(con: duckdb.DuckDBPyConnection) -> str | None:
+    """Where the step's scratch files go: DuckDB's own temporary directory (beside the store, where it spills),
+    made if need be; the system's when DuckDB has none or a relative one (an in-memory database's is ".tmp", in
+    whatever the working directory is)."""
+    directory = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    if not directory or not os.path.isabs(directory):
+        return None
+    os.makedirs(directory, exist_ok=True)
+    return directory
 
 
 # What every mention's person is made from: its cluster, its printed name and ORCID, and its place in the engine's
 # listing of the cluster (seq).
-_CLUSTERED_COLUMNS = "work_id VARCHAR, author_id VARCHAR, cluster VARCHAR, name VARCHAR, orcid VARCHAR, seq BIGINT"
+CLUSTERED_SCHEMA = pa.schema([("work_id", pa.string()), ("author_id", pa.string()), ("cluster", pa.string()),
+                              ("name", pa.string()), ("orcid", pa.string()), ("seq", pa.int64())])
 
 _STRENGTH_SQL = "CASE split_part(author_id, ':', 1) " + " ".join(
     f"WHEN '{scheme}' THEN {i}" for i, scheme in enumerate(ID_SCHEMES_BY_STRENGTH)
@@ -566,8 +604,8 @@ def engine_workers(chunks: int) -> int:
 @cyclic_gc_paused()
 def _score_chunk(rows: pa.Table, extra: list[Mention], must_link: list[tuple[str, str]],
                  cannot_link: list[tuple[str, str]]) -> pa.Table:
-    """One chunk through the engine: its mentions' clusters as Arrow columns (_CLUSTERED_COLUMNS), in the
-    engine's order, small to send back and appended to DuckDB as they are. Python's cyclic collector is paused: a
+    """One chunk through the engine: its mentions' clusters as Arrow columns (CLUSTERED_SCHEMA), in the
+    engine's order, small to send back and written to Parquet as they are. Python's cyclic collector is paused: a
     chunk makes millions of small objects (gcpause says why)."""
     mentions = mentions_from_rows(rows) + extra
     ids = {m.mention_id for m in mentions}

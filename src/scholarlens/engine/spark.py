@@ -876,7 +876,7 @@ def limitations() -> list[tuple[str, str, str]]:
     return found
 
 
-# persons._score_chunk's table (persons._CLUSTERED_COLUMNS' order), with the chunk it came from.
+# persons._score_chunk's table (persons.CLUSTERED_SCHEMA's order), with the chunk it came from.
 PERSON_CHUNK_SCHEMA = "work_id string, author_id string, cluster string, name string, orcid string, seq long, chunk long"
 
 
