@@ -156,6 +156,38 @@ def test_chunks_scored_in_worker_processes_give_the_same_tables(sample_store, tm
     assert len(here["person_mentions"]) > 0
 
 
+def test_the_steps_scratch_files_are_beside_the_store_and_gone_after_it_even_when_it_fails(sample_store, tmp_path):
+    """Each chunk's clusters go to a Parquet file in DuckDB's temporary directory (beside the store), read back
+    when the persons are written; the files are removed when the step ends, also when a chunk fails, and the
+    tables are what they were."""
+    import pytest
+
+    con = connect(_copy(sample_store, tmp_path))
+    scratch_parent = tmp_path / "s.duckdb.tmp"
+    seen = []
+
+    def failing_after_two(con_, lock, corrections, workers):
+        for done, table in enumerate(persons.score_chunks_in_processes(con_, lock, corrections, 1), 1):
+            seen.extend(str(p) for p in scratch_parent.glob("scholarlens-persons-*/*.parquet"))
+            if done == 3:
+                raise RuntimeError("a chunk failed")
+            yield table
+
+    try:
+        persons.compute_persons(con, chunk_mentions=50)
+        before = con.execute("SELECT count(*), count(DISTINCT person_id) FROM person_mentions").fetchall()
+        assert before[0][0] > 0
+        assert not list(scratch_parent.glob("scholarlens-persons-*"))
+        with pytest.raises(RuntimeError, match="a chunk failed"):
+            persons.compute_persons(con, chunk_mentions=50, score_chunks=failing_after_two)
+        assert len(seen) >= 3 and all(s.endswith(".parquet") for s in seen)  # the first two chunks' files
+        assert not list(scratch_parent.glob("scholarlens-persons-*"))
+        assert con.execute("SELECT count(*), count(DISTINCT person_id) FROM person_mentions").fetchall() == before
+        assert not con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = '_clustered'").fetchall()[0][0]
+    finally:
+        con.close()
+
+
 def test_blocks_too_big_to_score_keep_their_source_ids_and_say_so(sample_store, tmp_path):
     """Above max_block mentions a name block is not scored: each source id (or ORCID) is one person, nothing is
     lost, the store says how many blocks, and a block a correction is about still goes to the engine."""
