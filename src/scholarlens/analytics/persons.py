@@ -22,9 +22,9 @@ Only the name blocks that hold two or more firm groups (or a correction) go thro
 mentions all carry one source id (or ORCID) is one person whatever the scorer says, so it is settled here without
 preparing its texts. On stores where most names are unambiguous that is most of the work saved.
 A block of more than MAX_BLOCK_MENTIONS mentions is not scored either (its source ids decide; the store's meta
-table says so, and which names, for their profiles to say it), and the engine's results go to DuckDB chunk by
-chunk, where the person tables are aggregated: the step's memory is bounded by a chunk in Python and by DuckDB's
-limit in SQL.
+table says so, and which names, for their profiles to say it), and the engine's results go to Parquet files
+chunk by chunk (beside the store, removed after the step), which DuckDB aggregates into the person tables: the
+step's memory is bounded by a chunk in Python and by DuckDB's limit in SQL.
 
 A person's id is the author id that anchors it (its ORCID-bearing or source id with the most mentions), so
 profile addresses stay the same across rebuilds; a second person holding mentions of the same author id
@@ -349,10 +349,10 @@ def _write_settled(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int]
     (work_id, author_id) order from ``seq`` on."""
     _settled_table(con, settled_nodes)
     con.execute(f"""COPY (SELECT work_id, author_id,
-                                 'p' || substr(sha1(min(work_id || chr(9) || author_id) OVER (PARTITION BY block)), 1, 16)
-                                     AS cluster,
-                                 name, orcid, CAST({int(seq)} + row_number() OVER (ORDER BY work_id, author_id) AS BIGINT)
-                                     AS seq
+                                 'p' || substr(sha1(min(work_id || chr(9) || author_id)
+                                                    OVER (PARTITION BY block)), 1, 16) AS cluster,
+                                 name, orcid,
+                                 CAST({int(seq)} + row_number() OVER (ORDER BY work_id, author_id) AS BIGINT) AS seq
                           FROM _settled_mentions) TO '{_quoted(path)}' (FORMAT parquet)""")
 
 
