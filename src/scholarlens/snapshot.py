@@ -83,6 +83,7 @@ from .records import Authorship, Institution, Provenance, Quarantined, Work
 from .sources import openalex as oa
 from .sources.reader import FileReport, InputError, _json_lines
 from .store.matching import GENERIC_TITLE, MATCH_SCHEME, MIN_TITLE_CHARS, match_key
+from .store.db import sql_string
 from .store.writer import normalize_key, write_records
 
 try:  # reads abstracts about 1.6 times as fast as json; optional (the same answers, see _udf_abstract)
@@ -447,18 +448,14 @@ _INT32 = "BETWEEN -2147483648 AND 2147483647"
 _UNREADABLE = "\x00unreadable"  # a UDF's answer for a value the per-record reader refuses: that line goes there
 
 
-def _q(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 
 
 # Both statements name the parsed lines' table @ST@: a table of the in-memory database _sl_stage, which the
 # store's connection reads while a second connection stages the next batch (see _stage_batch).
 _STAGE_SQL = f"""
 CREATE OR REPLACE TABLE @ST@ AS
-SELECT line, CASE WHEN force_py OR regexp_matches(text, {_q(_SUSPICIOUS)}) THEN NULL
-                  ELSE TRY(from_json(text, {_q(_STRUCTURE)})) END AS j
+SELECT line, CASE WHEN force_py OR regexp_matches(text, {sql_string(_SUSPICIOUS)}) THEN NULL
+                  ELSE TRY(from_json(text, {sql_string(_STRUCTURE)})) END AS j
 FROM _sl_lines
 """
 
@@ -507,18 +504,19 @@ SELECT line,
   doi,
   CASE WHEN regexp_matches(array_to_string(arxiv_texts, ' '), '[^[:ascii:]]|\\n') THEN sl_arxiv(doi, urls)
        ELSE list_filter(list_transform(arxiv_texts, lambda t: coalesce(
-              nullif(regexp_extract(t, {_q(_ARXIV_URL_RE2)}, 1), ''),
-              nullif(regexp_extract(t, {_q(_ARXIV_DOI_RE2)}, 1), ''))), lambda x: x IS NOT NULL)[1]
+              nullif(regexp_extract(t, {sql_string(_ARXIV_URL_RE2)}, 1), ''),
+              nullif(regexp_extract(t, {sql_string(_ARXIV_DOI_RE2)}, 1), ''))), lambda x: x IS NOT NULL)[1]
   END AS arxiv_id,
   coalesce(j.is_authors_truncated, false) AS authors_truncated,
   j.cited_by_count AS cited_by_count,
   j.fwci AS fwci,
   j.citation_normalized_percentile.value AS cnp,
   as_of,
-  CASE WHEN len(list_filter(urls, lambda u: regexp_matches(u, {_q(_CODE_HOSTS_RE2)}))) > 0
-       THEN sl_code(list_filter(urls, lambda u: regexp_matches(u, {_q(_CODE_HOSTS_RE2)})), j.type, title) END AS code,
+  CASE WHEN len(list_filter(urls, lambda u: regexp_matches(u, {sql_string(_CODE_HOSTS_RE2)}))) > 0
+       THEN sl_code(list_filter(urls, lambda u: regexp_matches(u, {sql_string(_CODE_HOSTS_RE2)})),
+                    j.type, title) END AS code,
   (
-    regexp_full_match(j.id, {_q(_W_URL)})
+    regexp_full_match(j.id, {sql_string(_W_URL)})
     AND (doi_raw IS NULL OR regexp_full_match(doi_raw, '[!-~]+'))
     AND (j.publication_date IS NULL OR (pd IS NOT NULL AND left(j.publication_date, 4) <> '0000')
          OR regexp_full_match(j.publication_date, '[0-9]{{4}}'))
@@ -528,18 +526,18 @@ SELECT line,
     AND coalesce(json_type(j.data) <> 'ARRAY', true)
     AND NOT (j.primary_location.source.id IS NULL AND j.primary_location.source.display_name IS NULL
              AND j.host_venue.display_name IS NOT NULL AND j.host_venue.display_name <> '')
-    AND abstract IS DISTINCT FROM {_q(_UNREADABLE)}
+    AND abstract IS DISTINCT FROM {sql_string(_UNREADABLE)}
     AND len(list_filter(coalesce(j.referenced_works, []),
-                        lambda r: r IS NULL OR NOT regexp_full_match(r, {_q(_W_URL)}))) = 0
+                        lambda r: r IS NULL OR NOT regexp_full_match(r, {sql_string(_W_URL)}))) = 0
     AND len(list_filter(coalesce(j.counts_by_year, []),
                         lambda c: c IS NULL OR (c.year IS NULL AND c.cited_by_count IS NULL)
                                   OR NOT coalesce(c.year {_INT32} AND c.cited_by_count {_INT32}, true))) = 0
     AND len(list_filter(coalesce(j.authorships, []), lambda x:
           x IS NULL
           OR coalesce(nullif(x.raw_author_name, ''), nullif(x.author.display_name, '')) IS NULL
-          OR NOT coalesce(regexp_full_match(x.author.id, {_q(_A_URL)}), false)
+          OR NOT coalesce(regexp_full_match(x.author.id, {sql_string(_A_URL)}), false)
           OR len(list_filter(coalesce(x.institutions, []), lambda i:
-                 i.id IS NOT NULL AND i.id <> '' AND NOT regexp_full_match(i.id, {_q(_I_URL)}))) > 0)) = 0
+                 i.id IS NOT NULL AND i.id <> '' AND NOT regexp_full_match(i.id, {sql_string(_I_URL)}))) > 0)) = 0
   ) AS ok
 FROM c
 """
@@ -801,7 +799,7 @@ def _stage_batch(con: duckdb.DuckDBPyConnection, batch: _Batch, categories: dict
             LEFT JOIN _sl_lines l ON l.line = w.line AND c.category IS NULL
             WHERE w.ok
         """, tm=tm, step="category+match key")
-        _exec(con, f"DELETE FROM {w2} WHERE category = {_q(_UNREADABLE)}", tm=tm, step="category+match key")
+        _exec(con, f"DELETE FROM {w2} WHERE category = {sql_string(_UNREADABLE)}", tm=tm, step="category+match key")
         fast_ok = {r[0] for r in _rows(con, f"SELECT line FROM {w2}", tm=tm, step="resolve")}
     finally:
         con.unregister("_sl_lines")

@@ -188,6 +188,15 @@ def test_the_steps_scratch_files_are_beside_the_store_and_gone_after_it_even_whe
         con.close()
 
 
+def test_a_store_in_a_folder_with_a_quote_in_its_name_gets_the_same_persons(sample_store, tmp_path):
+    """The scratch files' paths are written into SQL text (a view's read_parquet, a COPY's target): a quote in
+    the store's folder name is quoted there, and the persons are those of a store anywhere else."""
+    plain = _tables(_copy(sample_store, tmp_path, "a.duckdb"), 50, workers=1)
+    quoted_dir = tmp_path / "o'brien"
+    quoted_dir.mkdir()
+    assert _tables(_copy(sample_store, quoted_dir, "b.duckdb"), 50, workers=1) == plain
+
+
 def test_blocks_too_big_to_score_keep_their_source_ids_and_say_so(sample_store, tmp_path):
     """Above max_block mentions a name block is not scored: each source id (or ORCID) is one person, nothing is
     lost, the store says how many blocks, and a block a correction is about still goes to the engine."""

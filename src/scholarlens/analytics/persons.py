@@ -53,6 +53,7 @@ from ..gcpause import cyclic_gc_paused
 from ..identity.cluster import MAX_WORK_AUTHORS, Mention, _UnionFind, blocks, disambiguate
 from ..identity.corrections import plan_corrections
 from ..identity.names import block_key, parse_name
+from ..store.db import sql_string
 from .processes import map_in_processes, worker_count
 
 log = logging.getLogger(__name__)
@@ -353,7 +354,7 @@ def _write_settled(con: duckdb.DuckDBPyConnection, settled_nodes: dict[str, int]
                                                     OVER (PARTITION BY block)), 1, 16) AS cluster,
                                  name, orcid,
                                  CAST({int(seq)} + row_number() OVER (ORDER BY work_id, author_id) AS BIGINT) AS seq
-                          FROM _settled_mentions) TO '{_quoted(path)}' (FORMAT parquet)""")
+                          FROM _settled_mentions) TO {sql_string(path)} (FORMAT parquet)""")
 
 
 class ChunkCorrections(NamedTuple):
@@ -407,7 +408,7 @@ def compute_persons(con: duckdb.DuckDBPyConnection, chunk_mentions: int | None =
         _cluster_into(con, scratch, plan, claimed, extra, chunk_mentions or CHUNK_MENTIONS, max_block, workers,
                       on_chunk, score_chunks)
         con.execute(f"CREATE OR REPLACE TEMP VIEW _clustered AS SELECT {', '.join(CLUSTERED_SCHEMA.names)} "
-                    f"FROM read_parquet('{_quoted(scratch)}/*.parquet')")
+                    f"FROM read_parquet({sql_string(scratch + '/*.parquet')})")
         return _write_persons(con, plan)
     finally:
         con.execute("DROP VIEW IF EXISTS _clustered")
@@ -450,11 +451,6 @@ def _cluster_into(con: duckdb.DuckDBPyConnection, scratch: str, plan, claimed: s
             _write_settled(con, settled_nodes, seq, f"{scratch}/settled.parquet")
     finally:
         _drop(con, ("_mention_nodes", "_settled_mentions") + _CHUNK_READ_TABLES)
-
-
-def _quoted(path: str) -> str:
-    """A path inside an SQL string literal."""
-    return path.replace("'", "''")
 
 
 def _scratch_parent(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import duckdb
 
+from ..store.db import sql_string
+
 MANIFEST = "_manifest.json"
 EMBEDDER_DIR = "_embedder"
 
@@ -63,10 +65,6 @@ def build_notes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.execute(f"SELECT key, value FROM meta WHERE {_BUILD_NOTES_IN} ORDER BY key").fetchall())
 
 
-def _q(path: Path | str) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
 def table_dirs(directory: str | Path) -> dict[str, Path]:
     """The tables of a Parquet directory: name -> glob of its files (a directory of parts, or one file)."""
     directory = Path(directory)
@@ -85,7 +83,7 @@ def table_dirs(directory: str | Path) -> dict[str, Path]:
 
 def read_sql(directory: str | Path, table: str) -> str:
     """A DuckDB table expression reading one table of a Parquet directory."""
-    return f"read_parquet({_q(table_dirs(directory)[table])})"
+    return f"read_parquet({sql_string(table_dirs(directory)[table])})"
 
 
 def store_file(con: duckdb.DuckDBPyConnection) -> Path | None:
@@ -116,7 +114,7 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: str, directory: Path) -> 
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    con.execute(f'COPY (SELECT {select} FROM "{table}") TO {_q(target / "part-0.parquet")} '
+    con.execute(f'COPY (SELECT {select} FROM "{table}") TO {sql_string(target / "part-0.parquet")} '
                 "(FORMAT parquet, COMPRESSION zstd)")
     return con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
 
@@ -173,7 +171,7 @@ def load_into(con: duckdb.DuckDBPyConnection, input_dir: str | Path, *, views: b
     loaded: dict[str, int] = {}
     existing = set(store_tables(con))
     for table, files in table_dirs(input_dir).items():
-        source = f"read_parquet({_q(files)})"
+        source = f"read_parquet({sql_string(files)})"
         if table in _KEEP_DDL and table in existing:
             con.execute(f'DELETE FROM "{table}"')
             con.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {source}')
@@ -201,11 +199,12 @@ def import_results(con: duckdb.DuckDBPyConnection, output_dir: str | Path) -> di
     try:
         for table in RESULT_TABLES:
             if table in files:
-                con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM read_parquet({_q(files[table])})')
+                con.execute(f'CREATE OR REPLACE TABLE "{table}" AS '
+                            f'SELECT * FROM read_parquet({sql_string(files[table])})')
                 imported[table] = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
         if "code_links" in files:
             before = con.execute("SELECT count(*) FROM code_links").fetchone()[0]
-            con.execute(f"INSERT INTO code_links BY NAME SELECT * FROM read_parquet({_q(files['code_links'])}) "
+            con.execute(f"INSERT INTO code_links BY NAME SELECT * FROM read_parquet({sql_string(files['code_links'])}) "
                         "ON CONFLICT (work_id, url) DO NOTHING")
             imported["code_links"] = con.execute("SELECT count(*) FROM code_links").fetchone()[0] - before
         if "notes" in manifest:  # a manifest from before notes were carried leaves the store's as they are

@@ -38,6 +38,12 @@ def connect(path: str | Path | None = None, *, read_only: bool = False) -> duckd
     return con
 
 
+def sql_string(value: str | Path) -> str:
+    """``value`` as an SQL string literal, quoted, for SQL text where a prepared parameter cannot go: a file path
+    in a view's ``read_parquet`` or a ``COPY ... TO``, a pattern in a statement built once as text."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Row count of every table in the store, for summaries and idempotence checks."""
     names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema='main' ORDER BY 1").fetchall()]
