@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 
 from . import parquet_io
+from ..store.db import sql_string
 
 ENGINES = ("duckdb", "spark")
 
@@ -253,7 +254,7 @@ def compare_builds(a_dir, b_dir, *, tol: float = 1e-9, sample_mod: int | None = 
             where = f"WHERE hash({order}) % {int(sample_mod)} = 0" if sample_mod and keys else ""
 
             suffix = f"{where} ORDER BY {order}" if keys else ""
-            ta, tb = (con.sql(f"SELECT * FROM read_parquet({parquet_io._q(files[table])}) {suffix}").to_arrow_table()
+            ta, tb = (con.sql(f"SELECT * FROM read_parquet({sql_string(files[table])}) {suffix}").to_arrow_table()
                       for files in (files_a, files_b))
             if not keys:
                 problems.append("no key known for this table: compared in file order")

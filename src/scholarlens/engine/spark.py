@@ -65,6 +65,7 @@ import pandas as pd
 from scholarlens.engine import parquet_io  # absolute: spark-submit runs this file as a script (see main)
 from scholarlens.engine.sql import statements, transpile
 from scholarlens.analytics.processes import release_workers
+from scholarlens.store.db import sql_string
 
 WORK_NOVELTY_SCHEMA = (
     "work_id string, distance double, novelty double, cohort_size int, reason string, "
@@ -593,7 +594,7 @@ class SparkBuild:
         rows_file = self.work_dir / "persons_chunks.parquet"
         scored_local = self.work_dir / "persons_scored"
         with con_lock:
-            con.execute(f"COPY ({persons.ALL_CHUNK_ROWS_SQL}) TO {parquet_io._q(rows_file)} "
+            con.execute(f"COPY ({persons.ALL_CHUNK_ROWS_SQL}) TO {sql_string(rows_file)} "
                         "(FORMAT parquet, ROW_GROUP_SIZE 100000)")
         if self.output.remote:
             self.output.put(rows_file, "_persons/chunks.parquet")
@@ -608,7 +609,7 @@ class SparkBuild:
         try:
             with con_lock:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE _persons_scored AS SELECT * FROM "
-                            f"read_parquet({parquet_io._q(scored / '*.parquet')}) ORDER BY chunk, seq")
+                            f"read_parquet({sql_string(scored / '*.parquet')}) ORDER BY chunk, seq")
                 found = {c for (c,) in con.execute("SELECT DISTINCT chunk FROM _persons_scored").fetchall()}
             for chunk, fixes in enumerate(corrections):
                 with con_lock:
@@ -657,7 +658,7 @@ class SparkBuild:
             existing = set(parquet_io.store_tables(con))
             for i, layer in enumerate(layers):
                 for table, files in layer.items():
-                    source = f"read_parquet({parquet_io._q(files)})"
+                    source = f"read_parquet({sql_string(files)})"
                     if i == 0 and table in parquet_io._KEEP_DDL and table in existing:
                         # as parquet_io.load_into: tables the build writes with ON CONFLICT keep their keys
                         con.execute(f'DELETE FROM "{table}"')
