@@ -190,27 +190,41 @@ def graph_store(n_edges: int, out_dir: str | Path, *, seed: int = 0, text: bool 
 
 # ----------------------------------------------------------------------------------------------- measurement
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident set of a process and all its descendants (kB), from /proc."""
+def _tree_usage(root: int) -> tuple[int, float]:
+    """Resident set (kB) and CPU seconds so far of a process and all its descendants, from /proc. A process's CPU
+    counts its own threads' user and system time and that of its children it has reaped (cutime, cstime), so a
+    worker that has ended still counts, once, in its parent."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         pid = int(entry.name)
         try:
             with open(f"/proc/{pid}/stat") as f:
-                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+                fields = f.read().rsplit(")", 1)[1].split()
+            parent = int(fields[1])
+            ticks[pid] = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(parent, []).append(pid)
         rss[pid] = _rss_kb(pid)
-    total, todo = 0, [root]
+    total_kb, total_ticks, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        total_kb += rss.get(pid, 0)
+        total_ticks += ticks.get(pid, 0)
         todo.extend(children.get(pid, []))
-    return total
+    return total_kb, total_ticks / _CLOCK_TICKS
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident set of a process and all its descendants (kB), from /proc."""
+    return _tree_usage(root)[0]
 
 
 def _rss_kb(pid: int) -> int:
@@ -250,6 +264,8 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
 
     peak = {"rss": 0, "disk": 0, "step_rss": 0}  # step_rss: the tree's peak since the current step started
     steps: list[tuple[str, float]] = []
+    # (seconds since start, tree's resident MiB, tree's CPU seconds so far), one per sample: where cores sat idle
+    timeline: list[tuple[float, int, float]] = []
     # per step: the tree's and the main process's resident memory as it started, and the tree's peak during it
     step_memory: dict[str, dict[str, int]] = {}
     start = time.perf_counter()
@@ -267,7 +283,9 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
     def sample() -> None:
         ticks = 0
         while not done.is_set():
-            now = _tree_rss_kb(proc.pid)
+            now, cpu = _tree_usage(proc.pid)
+            if now:  # 0 once the worker has ended
+                timeline.append((round(time.perf_counter() - start, 2), round(now / 1024), round(cpu, 2)))
             peak["rss"], peak["step_rss"] = max(peak["rss"], now), max(peak["step_rss"], now)
             if scratch is not None and ticks % 10 == 0 and scratch.exists():
                 peak["disk"] = max(peak["disk"], _du(scratch))
@@ -281,12 +299,14 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
             if log:
                 log.write(line)
             if line.startswith("step "):
-                tree_kb, main_kb = _tree_rss_kb(proc.pid), _rss_kb(proc.pid)
+                (tree_kb, cpu), main_kb = _tree_usage(proc.pid), _rss_kb(proc.pid)
                 if steps:
                     step_memory[steps[-1][0]]["peak_mb"] = round(max(peak["step_rss"], tree_kb) / 1024)
+                    step_memory[steps[-1][0]]["cpu_s"] = round(cpu - step_memory[steps[-1][0]]["start_cpu_s"], 1)
                 peak["step_rss"] = tree_kb
                 steps.append((line[5:].strip(), time.perf_counter() - start))
-                step_memory[steps[-1][0]] = {"start_tree_mb": round(tree_kb / 1024), "start_main_mb": round(main_kb / 1024)}
+                step_memory[steps[-1][0]] = {"start_tree_mb": round(tree_kb / 1024), "start_main_mb": round(main_kb / 1024),
+                                             "start_cpu_s": round(cpu, 2)}
                 print(f"    {line.strip()} at {steps[-1][1]:.0f} s, {peak['rss'] / 1024:,.0f} MB so far "
                       f"(now {tree_kb / 1024:,.0f} MB, main process {main_kb / 1024:,.0f} MB)", file=sys.stderr)
             elif "Warning" not in line and "WARN" not in line and line.strip():
@@ -310,7 +330,8 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
         log.close()
     wall = time.perf_counter() - start
     common = dict(wall_s=round(wall, 1), peak_rss_mb=round(peak["rss"] / 1024), scratch_peak_mb=round(peak["disk"] / 2**20),
-                  load_start=load_start, load_end=_loadavg(), step_memory=step_memory)
+                  load_start=load_start, load_end=_loadavg(), step_memory=step_memory, timeline=timeline,
+                  step_starts=[(name, round(at, 2)) for name, at in steps])
     if proc.returncode:
         finished = {name: round(b - a, 1) for (name, a), (_, b) in zip(steps, steps[1:])}
         error = next((line for line in reversed(tail) if ("Error" in line or "Exception" in line) and not line.startswith("\t")),
@@ -476,6 +497,12 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds:,.0f} s" if seconds >= 100 else f"{seconds:.1f} s"
 
 
+def step_walls(step_starts: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """(step, wall seconds) from the steps' start times as the worker announced them; the last announced step
+    ("done") ends the one before it."""
+    return [(name, b - a) for (name, a), (_, b) in zip(step_starts, step_starts[1:])]
+
+
 def render(results: list[dict], argv: list[str], started: str) -> str:
     results = sorted(results, key=lambda r: r["graph"]["edges"])  # merged runs of any size, read from small to large
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -533,6 +560,25 @@ def render(results: list[dict], argv: list[str], started: str) -> str:
             for s in steps[1:-1]:
                 m = e["step_memory"].get(s)
                 cells.append(f"{m['start_tree_mb']:,} / {m['start_main_mb']:,} → {m['peak_mb']:,}" if m and "peak_mb" in m else "-")
+            lines.append(f"| {r['graph']['edges']:,} | {engine} | {persons} | " + " | ".join(cells) + " |")
+    timed = [(r, engine, e) for r, engine, e in measured if e.get("step_starts")]
+    if timed:
+        cores = os.cpu_count() or 1
+        lines += ["", f"CPU by step: the process tree's CPU seconds, and how many of the machine's {cores} cores that "
+                  "kept busy on average (CPU seconds over the step's wall seconds; a step under 10 s is too short for "
+                  "the 0.5 s samples and shows its CPU only):", "",
+                  "| edges | engine | persons step | " + " | ".join(steps) + " | whole run |",
+                  "|---|---|---|" + "---|" * (len(steps) + 1)]
+        for r, engine, e in timed:
+            persons = r.get("options", {}).get("persons", "build")
+            wall = dict(step_walls(e["step_starts"]))
+            cells = []
+            for s in steps:
+                m, w = e["step_memory"].get(s, {}), wall.get(s)
+                cells.append("-" if "cpu_s" not in m else f"{m['cpu_s']:,.0f} s ({m['cpu_s'] / w:.2f})" if w >= 10
+                             else f"{m['cpu_s']:,.1f} s")
+            total = e["timeline"][-1][2] if e.get("timeline") else None
+            cells.append(f"{total:,.0f} s ({total / e['wall_s']:.2f})" if total else "-")
             lines.append(f"| {r['graph']['edges']:,} | {engine} | {persons} | " + " | ".join(cells) + " |")
     lines += ["", "Equality of the two engines' outputs:", ""]
     for r in results:

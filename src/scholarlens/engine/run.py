@@ -51,6 +51,8 @@ def build_duckdb(input_dir, output_dir, *, as_of_year: int | None = None, on_ste
             shutil.copytree(given, WorkIndex.directory_for(path) / "embedder")
         con = connect(path)
         try:
+            if on_step:
+                on_step("load")
             start = time.perf_counter()
             parquet_io.load_into(con, input_dir)
             timings["load"] = round(time.perf_counter() - start, 3)
@@ -69,6 +71,8 @@ def build_duckdb(input_dir, output_dir, *, as_of_year: int | None = None, on_ste
                 timings[name] = round(t1 - t0, 3)
             produced = [t for t in parquet_io.store_tables(con) if t not in before]
             tables = sorted(set(produced) | {t for t in parquet_io.EXTENDED_TABLES if t in before})
+            if on_step:
+                on_step("write")
             start = time.perf_counter()
             rows = parquet_io.write_tables(
                 con, output_dir, tables, engine="duckdb", analysed_at=_now(), as_of_year=as_of_year or dt.date.today().year,
