@@ -305,8 +305,8 @@ def run_measured(argv: list[str], scratch: Path | None = None, interval: float =
                     step_memory[steps[-1][0]]["cpu_s"] = round(cpu - step_memory[steps[-1][0]]["start_cpu_s"], 1)
                 peak["step_rss"] = tree_kb
                 steps.append((line[5:].strip(), time.perf_counter() - start))
-                step_memory[steps[-1][0]] = {"start_tree_mb": round(tree_kb / 1024), "start_main_mb": round(main_kb / 1024),
-                                             "start_cpu_s": round(cpu, 2)}
+                step_memory[steps[-1][0]] = {"start_tree_mb": round(tree_kb / 1024),
+                                             "start_main_mb": round(main_kb / 1024), "start_cpu_s": round(cpu, 2)}
                 print(f"    {line.strip()} at {steps[-1][1]:.0f} s, {peak['rss'] / 1024:,.0f} MB so far "
                       f"(now {tree_kb / 1024:,.0f} MB, main process {main_kb / 1024:,.0f} MB)", file=sys.stderr)
             elif "Warning" not in line and "WARN" not in line and line.strip():
