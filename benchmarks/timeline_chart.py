@@ -71,7 +71,7 @@ def draw(run: dict, title: str, cores: int, window: float = 5.0, width: int = 96
                  f'text-anchor="middle">cores busy ({window:g} s windows)</text>')
     mid = top + panel + gap + panel / 2
     parts.append(f'<text x="14" y="{mid}" transform="rotate(-90 14 {mid})" text-anchor="middle">memory, GiB</text>')
-    tick = 60 if end < 900 else 120 if end < 2400 else 300
+    tick = next((t for t in (1, 2, 5, 10, 30, 60, 120, 300, 600) if end / t <= 14), 1200)  # at most 14 labels
     for s in range(0, int(end) + 1, tick):
         parts.append(f'<text x="{x(s):.1f}" y="{height - 24}" text-anchor="middle" fill="#555">{s} s</text>')
     # the two series
