@@ -14,7 +14,8 @@ import json
 import os
 from pathlib import Path
 
-STEP_COLOURS = ("#eef2ff", "#fef3c7")  # alternate bands, so neighbouring steps stay apart
+# Bands in turn: three colours, so that two steps either side of a step too short to see still differ
+STEP_COLOURS = ("#eef2ff", "#fef3c7", "#ecfdf5")
 
 
 def cores_busy(timeline: list[list[float]], window: float) -> list[tuple[float, float]]:
@@ -55,7 +56,7 @@ def draw(run: dict, title: str, cores: int, window: float = 5.0, width: int = 96
         if name == "done":
             continue
         parts.append(f'<rect x="{x(a):.1f}" y="{top}" width="{max(0.5, x(b) - x(a)):.1f}" '
-                     f'height="{2 * panel + gap}" fill="{STEP_COLOURS[i % 2]}"/>')
+                     f'height="{2 * panel + gap}" fill="{STEP_COLOURS[i % len(STEP_COLOURS)]}"/>')
         if x(b) - x(a) > 6 * len(name):
             parts.append(f'<text x="{(x(a) + x(b)) / 2:.1f}" y="{top - 4}" text-anchor="middle" fill="#333">'
                          f'{name} ({b - a:,.0f} s)</text>')
