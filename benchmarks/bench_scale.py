@@ -190,6 +190,9 @@ def graph_store(n_edges: int, out_dir: str | Path, *, seed: int = 0, text: bool 
 
 # ----------------------------------------------------------------------------------------------- measurement
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # /proc/PID/stat's CPU times are in these
+
+
 def _tree_usage(root: int) -> tuple[int, float]:
     """Resident set (kB) and CPU seconds so far of a process and all its descendants, from /proc. A process's CPU
     counts its own threads' user and system time and that of its children it has reaped (cutime, cstime), so a
@@ -217,9 +220,6 @@ def _tree_usage(root: int) -> tuple[int, float]:
         total_ticks += ticks.get(pid, 0)
         todo.extend(children.get(pid, []))
     return total_kb, total_ticks / _CLOCK_TICKS
-
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _tree_rss_kb(root: int) -> int:

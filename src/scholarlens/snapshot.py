@@ -448,8 +448,6 @@ _INT32 = "BETWEEN -2147483648 AND 2147483647"
 _UNREADABLE = "\x00unreadable"  # a UDF's answer for a value the per-record reader refuses: that line goes there
 
 
-
-
 # Both statements name the parsed lines' table @ST@: a table of the in-memory database _sl_stage, which the
 # store's connection reads while a second connection stages the next batch (see _stage_batch).
 _STAGE_SQL = f"""
