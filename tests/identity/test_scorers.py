@@ -301,3 +301,21 @@ def test_block_threshold_lowers_only_large_blocks():
     assert persons(60, 0.1) == 1  # 0.6 - 0.1 * log(3) = 0.49
     assert PairScorer.from_json({**train.fit_scorer(*_xy()[:2], np.ones(4000), train.DESIGNS["previous"]).to_json(),
                                  "size_slope": 0.25}).size_slope == 0.25
+
+
+def test_group_folds_with_a_seed_is_another_balanced_split_of_whole_names():
+    sizes = [40, 31, 25, 20, 17, 12, 9, 8, 6, 5, 4, 3, 3, 2, 2, 1, 1, 1, 1, 1]
+    names, start = [], 0
+    for i, n in enumerate(sizes):
+        names.append(train.NameData("s", f"n{i:02d}", f"Name {i}", list(range(start, start + n)), []))
+        start += n
+    sd = train.SetData("s", None, None, [], names, {})
+    fixed = train.group_folds([sd], 4)
+    seeded = [train.group_folds([sd], 4, seed) for seed in (0, 1)]
+    assert train.group_folds([sd], 4, 0) == seeded[0]  # a seed names one split
+    for split in [fixed] + seeded:
+        assert set(split) == {nd.id for nd in names} and set(split.values()) == {0, 1, 2, 3}
+        load = [sum(len(nd.rows) for nd in names if split[nd.id] == f) for f in range(4)]
+        # each name goes to the lightest fold: no fold ends more than the largest name above another
+        assert max(load) - min(load) <= max(sizes)
+    assert seeded[0] != fixed and seeded[1] != fixed and seeded[0] != seeded[1]

@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import sys
 import time
 from collections import defaultdict
@@ -607,22 +608,32 @@ class _Named:
 # Cross-validation and reports
 
 
-def group_folds(sets: list[SetData], k: int) -> dict[str, int]:
-    """GroupKFold by name: per set, largest names first, each to the fold with the fewest mentions so far."""
+def group_folds(sets: list[SetData], k: int, seed: int | None = None) -> dict[str, int]:
+    """GroupKFold by name: per set, largest names first, each to the fold with the fewest mentions so far. With a
+    ``seed``, another split as balanced: the names in a random order (ties between folds broken at random too),
+    for seeing how much the figures owe to one particular split."""
+    rng = None if seed is None else random.Random(seed)
     fold_of = {}
     for sd in sets:
         load = [0] * k
-        for nd in sorted(sd.names, key=lambda nd: (-len(nd.rows), nd.key)):
-            f = min(range(k), key=lambda f: (load[f], f))
+        if rng is None:
+            names = sorted(sd.names, key=lambda nd: (-len(nd.rows), nd.key))
+        else:
+            names = sorted(sd.names, key=lambda nd: nd.key)
+            rng.shuffle(names)
+        for nd in names:
+            f = min(range(k), key=lambda f: (load[f], f if rng is None else rng.random()))
             fold_of[nd.id] = f
             load[f] += len(nd.rows)
     return fold_of
 
 
-def cross_validate(sets: list[SetData], k: int = 5, design: Design | float | None = None, log=print) -> dict:
+def cross_validate(sets: list[SetData], k: int = 5, design: Design | float | None = None, log=print,
+                   split_seed: int | None = None) -> dict:
     """{"pred": {name id: out-of-fold clustering}, "thresholds": [(t0, t1) per fold], "fold": {name id: fold}}
-    for the design (default: the shipped one)."""
-    fold_of = group_folds(sets, k)
+    for the design (default: the shipped one). ``split_seed``: the outer folds of ``group_folds`` with that seed
+    (the inner folds that choose thresholds stay as they are)."""
+    fold_of = group_folds(sets, k, split_seed)
     pred: dict[str, dict] = {}
     thresholds = []
     for f in range(k):
