@@ -104,6 +104,23 @@ def cached(design: str) -> Path:
     return OUT / f"disambiguation_cv_{design}.json"
 
 
+def designs_on_page(doc: Path = DOC) -> list[str]:
+    """The designs the page's quality section lists (its Designs table), in its order."""
+    if not doc.exists() or QUALITY[0] not in doc.read_text(encoding="utf-8"):
+        return []
+    section = doc.read_text(encoding="utf-8").split(QUALITY[0], 1)[1].split(QUALITY[1], 1)[0]
+    table = section.split("### Designs", 1)[-1].split("### Overall", 1)[0]
+    names = [line.split("|")[1].strip().removesuffix(" (shipped)") for line in table.splitlines()
+             if line.startswith("| ") and not line.startswith("| design ")]
+    return [n for n in names if n in train.DESIGNS]
+
+
+def unrecoverable(run: list[str], doc: Path = DOC) -> list[str]:
+    """Designs the page lists that this run would drop: neither run now nor cached in benchmarks/out (which is not
+    in git, so a fresh checkout has none). Rewriting the page without them would lose their figures."""
+    return [d for d in designs_on_page(doc) if d not in run and not cached(d).exists()]
+
+
 def run_design(sets, name: str, folds: int, log) -> dict:
     """One design's out-of-fold run: its report (per name and aggregated), thresholds, time and load; cached
     in benchmarks/out so that the page can list every design without rerunning all of them."""
@@ -512,6 +529,10 @@ def main() -> None:
         unknown = [d for d in run if d not in train.DESIGNS]
         if unknown:
             parser.error(f"unknown designs {unknown}; known: {', '.join(train.DESIGNS)}")
+        lost = [] if args.no_write else unrecoverable(run)
+        if lost:
+            parser.error(f"the page lists designs this run would drop (not run, not cached in {OUT}): "
+                         f"{', '.join(lost)}. Run them too (--designs all reruns every one), or pass --no-write.")
         section = quality(args.folds, run, lambda *a: print(*a, file=sys.stderr, flush=True))
         print(section)
         if not args.no_write:
