@@ -415,7 +415,8 @@ def splits(n: int, folds: int, log) -> str:
     below = [f"{s} {a} ({np.mean(f1[(s, a)]):.3f})" for s, a in columns if np.mean(f1[(s, a)]) < GOAL]
     lines += ["", f"![B-cubed F1 of each split]({SPLITS_CHART.name})"]
     lines += ["", f"Against the goal of {GOAL:.2f}, on the mean of the {len(runs)} splits: "
-                  + (f"below on {', '.join(below)}; at or above on the others." if below else "at or above on every figure."),
+                  + (f"below on {', '.join(below)}; at or above on the others." if below
+                     else "at or above on every figure."),
               "", SPLITS[1]]
     return "\n".join(lines)
 
