@@ -385,16 +385,15 @@ def splits_chart(runs: list[dict], columns: list[tuple[str, str]], width: int = 
     return "\n".join(parts + ["</svg>"]) + "\n"
 
 
-def splits(n: int, folds: int, log) -> str:
-    """The shipped design on the fixed split and on n random ones: each split's B-cubed F1 and their spread (also
-    cached in benchmarks/out and drawn as SPLITS_CHART)."""
+def splits(n: int, folds: int, log) -> tuple[str, str]:
+    """The shipped design on the fixed split and on n random ones: the page's section (each split's B-cubed F1 and
+    their spread) and its chart (for SPLITS_CHART). The figures are also cached in benchmarks/out."""
     start = time.perf_counter()
     sets = train.load_sets()
     runs = [run_split(sets, seed, folds, log) for seed in [None] + list(range(n))]
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "disambiguation_splits.json").write_text(json.dumps(runs), encoding="utf-8")
     columns = [(sd.set_name, agg) for sd in sets for agg in ("macro", "micro")]
-    SPLITS_CHART.write_text(splits_chart(runs, columns), encoding="utf-8")
     lines = [SPLITS[0], "", "### How much the figures owe to one split of the names",
              "", f"Command: `python benchmarks/bench_disambiguation.py --skip-quality --fold-splits {n}` "
              f"({time.perf_counter() - start:.0f} s), {machine()}.", "",
@@ -418,7 +417,7 @@ def splits(n: int, folds: int, log) -> str:
                   + (f"below on {', '.join(below)}; at or above on the others." if below
                      else "at or above on every figure."),
               "", SPLITS[1]]
-    return "\n".join(lines)
+    return "\n".join(lines), splits_chart(runs, columns)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -587,10 +586,11 @@ def main() -> None:
         if not args.no_write:
             write(QUALITY, section)
     if args.fold_splits:
-        section = splits(args.fold_splits, args.folds, lambda *a: print(*a, file=sys.stderr, flush=True))
+        section, chart = splits(args.fold_splits, args.folds, lambda *a: print(*a, file=sys.stderr, flush=True))
         print(section)
         if not args.no_write:
             write(SPLITS, section)
+            SPLITS_CHART.write_text(chart, encoding="utf-8")
     if args.scale:
         section = scale(args.scale)
         if not args.no_write:
