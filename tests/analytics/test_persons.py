@@ -85,7 +85,8 @@ def test_small_chunks_keep_every_firm_link_and_nearly_every_person(sample_store,
 
 def _engine_rows_by_hand(con) -> dict[tuple[str, str], dict]:
     """What the engine reads of each mention, from the store's tables in Python: the oracle for the SQL."""
-    authors = {a: (name, orcid) for a, name, orcid in con.execute("SELECT author_id, name, orcid FROM authors").fetchall()}
+    authors = {a: (name, orcid)
+               for a, name, orcid in con.execute("SELECT author_id, name, orcid FROM authors").fetchall()}
     works = {w[0]: w[1:] for w in con.execute("SELECT work_id, venue, year, title, abstract FROM works").fetchall()}
     claims = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
     orgs = defaultdict(set)
@@ -210,7 +211,8 @@ def test_blocks_too_big_to_score_keep_their_source_ids_and_say_so(sample_store, 
         persons.compute_persons(con, max_block=1)
         rows = con.execute("SELECT work_id, author_id, person_id FROM person_mentions").fetchall()
         note = con.execute("SELECT value FROM meta WHERE key = 'persons_unscored'").fetchall()
-        listed = json.loads(con.execute("SELECT value FROM meta WHERE key = 'persons_unscored_blocks'").fetchall()[0][0])
+        listed = json.loads(
+            con.execute("SELECT value FROM meta WHERE key = 'persons_unscored_blocks'").fetchall()[0][0])
         mentions = con.execute("SELECT count(*) FROM authorships").fetchall()[0][0]
         orcid_of = dict(con.execute("SELECT author_id, orcid FROM authors WHERE orcid <> ''").fetchall())
         claimed = set(con.execute("SELECT work_id, author_id FROM author_claims").fetchall())
@@ -274,7 +276,8 @@ def test_a_settled_person_is_named_by_its_most_frequent_name_ties_to_the_first_w
             (person_id, name, mentions), = con.execute("SELECT person_id, name, mentions FROM persons").fetchall()
             assert (person_id, name, mentions) == ("openalex:A1", "Alice Smith", 4)
         # the settled block's cluster id, made in SQL, is the engine's cluster_id_for of its mentions
-        mids = [persons.mention_id(w, a) for w, a in con.execute("SELECT work_id, author_id FROM person_mentions").fetchall()]
+        mids = [persons.mention_id(w, a)
+                for w, a in con.execute("SELECT work_id, author_id FROM person_mentions").fetchall()]
         _, settled_nodes = persons._plan_blocks(con, NO_CORRECTIONS, set(), [], 10**9)
         settled_file = str(tmp_path / "settled.parquet")
         persons._write_settled(con, settled_nodes, 0, settled_file)
@@ -297,7 +300,8 @@ def test_the_co_authors_of_a_work_above_the_engines_limit_are_not_read(sample_st
                 author = f"name:{work} member {k}"
                 con.execute("INSERT INTO authors (author_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
                             [author, f"Member{k} Collab"])
-                con.execute("INSERT INTO authorships (work_id, author_id, position) VALUES (?, ?, ?)", [work, author, k])
+                con.execute("INSERT INTO authorships (work_id, author_id, position) VALUES (?, ?, ?)",
+                            [work, author, k])
         rows = persons.mention_rows(con).to_pylist()
     finally:
         con.close()

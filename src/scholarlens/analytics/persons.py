@@ -201,7 +201,8 @@ def mentions_from_rows(rows: pa.Table) -> list[Mention]:
 
 
 def _has_temp_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [name]).fetchall()[0][0] > 0
+    found = con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [name]).fetchall()
+    return found[0][0] > 0
 
 
 def _orcid(value: str) -> str:
@@ -218,7 +219,8 @@ class _MentionsOfAuthor:
     def get(self, author_id: str, default=None):
         if author_id not in self.cache:
             works = self.con.execute("SELECT a.work_id FROM authorships a JOIN authors USING (author_id) "
-                                     "JOIN works USING (work_id) WHERE a.author_id = ? ORDER BY 1", [author_id]).fetchall()
+                                     "JOIN works USING (work_id) WHERE a.author_id = ? ORDER BY 1",
+                                     [author_id]).fetchall()
             self.cache[author_id] = [mention_id(w, author_id) for (w,) in works]
         return self.cache[author_id] or default
 
@@ -255,7 +257,8 @@ def _plan_blocks(con: duckdb.DuckDBPyConnection, plan, claimed: set[tuple[str, s
     constrained |= {_node_of(mid, claimed) for _, mid in plan.touched}
     constrained |= {_node_of(m.mention_id, claimed) for m in extra}
     con.execute(_MENTION_NODES_SQL)
-    rows = con.execute("SELECT node, name, orcid, count(*) FROM _mention_nodes GROUP BY ALL ORDER BY node, name").fetchall()
+    rows = con.execute("SELECT node, name, orcid, count(*) FROM _mention_nodes GROUP BY ALL ORDER BY node, name"
+                       ).fetchall()
     known = {node for node, _, _, _ in rows}
     for m in extra:  # "this is mine" for an author with no other mention here
         node = _node_of(m.mention_id, claimed)
@@ -473,9 +476,9 @@ _STRENGTH_SQL = "CASE split_part(author_id, ':', 1) " + " ".join(
     f"WHEN '{scheme}' THEN {i}" for i, scheme in enumerate(ID_SCHEMES_BY_STRENGTH)
 ) + f" ELSE {len(ID_SCHEMES_BY_STRENGTH)} END"
 
-# One row per cluster: its size, author ids, anchor (the strongest kind of id, then the most mentions, then the smallest),
-# the mentions of its anchor, the smallest ORCID, and its name: the most frequent non-empty one, ties to the one the
-# engine listed first (as Counter.most_common over its mentions).
+# One row per cluster: its size, author ids, anchor (the strongest kind of id, then the most mentions, then the
+# smallest), the mentions of its anchor, the smallest ORCID, and its name: the most frequent non-empty one, ties to
+# the one the engine listed first (as Counter.most_common over its mentions).
 _CLUSTERS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE _clusters AS
 WITH authors AS (
@@ -530,7 +533,8 @@ def _write_persons(con: duckdb.DuckDBPyConnection, plan) -> int:
     con.register("_claimed_orcids", claimed_orcids)
     try:
         con.execute("""CREATE OR REPLACE TABLE person_mentions AS
-                       SELECT c.work_id, c.author_id, p.person_id FROM _clustered c JOIN _person_of_cluster p USING (cluster)""")
+                       SELECT c.work_id, c.author_id, p.person_id
+                       FROM _clustered c JOIN _person_of_cluster p USING (cluster)""")
         con.execute("""CREATE OR REPLACE TABLE persons AS
                        SELECT p.person_id, coalesce(k.name, p.person_id) AS name, coalesce(o.orcid, k.orcid) AS orcid,
                               k.anchor AS anchor_author_id, CAST(k.author_ids AS VARCHAR[]) AS author_ids,

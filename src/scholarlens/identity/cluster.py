@@ -70,9 +70,9 @@ from .names import (
 )
 
 __all__ = [
-    "Mention", "FEATURES", "PairScorer", "TreeScorer", "Model", "load_model", "disambiguate", "cluster_id_for", "blocks",
-    "prepare", "profiles", "pair_features", "cluster_blocks", "block_stats", "simple_union", "write_clusters_jsonl",
-    "disambiguate_path", "ClusterRows",
+    "Mention", "FEATURES", "PairScorer", "TreeScorer", "Model", "load_model", "disambiguate", "cluster_id_for",
+    "blocks", "prepare", "profiles", "pair_features", "cluster_blocks", "block_stats", "simple_union",
+    "write_clusters_jsonl", "disambiguate_path", "ClusterRows",
 ]
 
 WEIGHTS = Path(__file__).with_name("pair_scorer.json")
@@ -668,7 +668,8 @@ def pair_features(prof: Profiles, i: np.ndarray, j: np.ndarray, block: np.ndarra
     cols["text_cos"] = _rowwise_dot(prof.text, i, j)
     cols["abstract_both"] = (prof.has_abstract[i] & prof.has_abstract[j]).astype(np.float32)
     cols["kw_cos"] = _rowwise_dot(prof.keywords, i, j)
-    cols["emb_cos"] = np.concatenate([np.einsum("ij,ij->i", prof.embedding[i[s:s + 65536]], prof.embedding[j[s:s + 65536]])
+    cols["emb_cos"] = np.concatenate([np.einsum("ij,ij->i", prof.embedding[i[s:s + 65536]],
+                                                prof.embedding[j[s:s + 65536]])
                                       for s in range(0, len(i), 65536)])
     for name, rows, single in (("text_max", prof.mention_text, cols["text_cos"]),
                                ("emb_max", prof.mention_embedding, cols["emb_cos"])):
@@ -992,7 +993,8 @@ def _components_without_refusals(mentions: list[Mention], row: Mapping[str, int]
     root_of_label = np.full(label.max() + 1 if n else 0, n, dtype=np.int64)
     np.minimum.at(root_of_label, label, np.arange(n))
     roots = root_of_label[label]
-    orcid_rows = [(r, m.source_ids["orcid"]) for r, m in enumerate(mentions) if m.source_ids and m.source_ids.get("orcid")]
+    orcid_rows = [(r, m.source_ids["orcid"]) for r, m in enumerate(mentions)
+                  if m.source_ids and m.source_ids.get("orcid")]
     if orcid_rows:
         orcid_of: dict[int, str] = {}
         for r, orcid in orcid_rows:
@@ -1096,9 +1098,9 @@ def _average_linkage(
     (they move a mean by less than that). A merge that would join two ORCIDs or two incompatible names is
     refused and the pair counts as a cannot pair from then on.
 
-    From LINKAGE_MATRIX_MIN to LINKAGE_MATRIX_MAX nodes, scipy's average linkage (in C) clusters first; its merges stand when none of
-    them above the threshold is refused, which is the usual case. Otherwise, and for more nodes, the heap below
-    does it in Python, refusing merges as they come."""
+    From LINKAGE_MATRIX_MIN to LINKAGE_MATRIX_MAX nodes, scipy's average linkage (in C) clusters first; its merges
+    stand when none of them above the threshold is refused, which is the usual case. Otherwise, and for more nodes,
+    the heap below does it in Python, refusing merges as they come."""
     cannot = list(cannot)
     if LINKAGE_MATRIX_MIN <= len(names) <= LINKAGE_MATRIX_MAX:
         merges = _scipy_linkage(len(names), a, b, prob, threshold, cannot)
