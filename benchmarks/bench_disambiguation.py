@@ -106,9 +106,10 @@ def cached(design: str) -> Path:
 
 def designs_on_page(doc: Path = DOC) -> list[str]:
     """The designs the page's quality section lists (its Designs table), in its order."""
-    if not doc.exists() or QUALITY[0] not in doc.read_text(encoding="utf-8"):
+    text = doc.read_text(encoding="utf-8") if doc.exists() else ""
+    if QUALITY[0] not in text:
         return []
-    section = doc.read_text(encoding="utf-8").split(QUALITY[0], 1)[1].split(QUALITY[1], 1)[0]
+    section = text.split(QUALITY[0], 1)[1].split(QUALITY[1], 1)[0]
     table = section.split("### Designs", 1)[-1].split("### Overall", 1)[0]
     names = [line.split("|")[1].strip().removesuffix(" (shipped)") for line in table.splitlines()
              if line.startswith("| ") and not line.startswith("| design ")]
@@ -121,19 +122,22 @@ def unrecoverable(run: list[str], doc: Path = DOC) -> list[str]:
     return [d for d in designs_on_page(doc) if d not in run and not cached(d).exists()]
 
 
-def run_design(sets, name: str, folds: int, log) -> dict:
-    """One design's out-of-fold run: its report (per name and aggregated), thresholds, time and load; cached
-    in benchmarks/out so that the page can list every design without rerunning all of them."""
+def run_design(sets, name: str, folds: int, log, split_seed: int | None = None) -> dict:
+    """One design's out-of-fold run: its report (per name and aggregated), thresholds, time and load. On the fixed
+    split (``split_seed`` None) it is cached in benchmarks/out, so that the page can list every design without
+    rerunning all of them; on another split (``train.group_folds`` with that seed) it is only returned."""
     design = train.DESIGNS[name]
     start = time.perf_counter()
-    cv = train.cross_validate(sets, folds, design, log=log)
+    cv = train.cross_validate(sets, folds, design, log=log, split_seed=split_seed)
     result = {"design": name, "describe": design.describe(), "about": design.about, "folds": folds,
-              "thresholds": [list(t) for t in cv["thresholds"]], "wall_s": time.perf_counter() - start,
+              "split_seed": split_seed, "thresholds": [list(t) for t in cv["thresholds"]],
+              "wall_s": time.perf_counter() - start,
               "run": f"{time.strftime('%Y-%m-%d %H:%M')} on {machine()}; `uptime` at the end: {load()}",
               "report": train.report(sets, cv["pred"])}
-    OUT.mkdir(parents=True, exist_ok=True)
-    cached(name).write_text(json.dumps(result), encoding="utf-8")
-    log(f"{name}: " + train.summary_line(result["report"]))
+    if split_seed is None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        cached(name).write_text(json.dumps(result), encoding="utf-8")
+    log(f"{name}{'' if split_seed is None else f', split {split_seed}'}: " + train.summary_line(result["report"]))
     return result
 
 
@@ -329,19 +333,6 @@ def quality(folds: int, run: list[str], log) -> str:
     return "\n".join(lines)
 
 
-def run_split(sets, seed: int, folds: int, log) -> dict:
-    """The shipped design out of fold on the split of ``train.group_folds`` with this seed (None: the fixed
-    split), with the run's date, time and load."""
-    start = time.perf_counter()
-    cv = train.cross_validate(sets, folds, train.DESIGNS[train.SHIPPED], log=log, split_seed=seed)
-    rep = train.report(sets, cv["pred"])
-    log(f"split {seed}: " + train.summary_line(rep))
-    return {"seed": seed, "thresholds": [list(t) for t in cv["thresholds"]], "wall_s": time.perf_counter() - start,
-            "run": f"{time.strftime('%Y-%m-%d %H:%M')}; `uptime` at the end: {load()}",
-            "bcubed": {sd.set_name: {agg: rep[sd.set_name]["bcubed"][agg] for agg in ("macro", "micro")}
-                       for sd in sets}}
-
-
 SPLITS_CHART = ROOT / "docs" / "bench" / "disambiguation-splits.svg"
 
 
@@ -350,7 +341,7 @@ def splits_chart(runs: list[dict], columns: list[tuple[str, str]], width: int = 
     the goal as a line: whether a figure clears the goal on every split shows at a glance. Plain SVG."""
     left, top, row, height_pad = 170, 40, 34, 40
     low, high = 0.87, 0.96  # every figure of the runs so far lies inside
-    values = [r["bcubed"][s][a]["f1"] for r in runs for s, a in columns]
+    values = [r["report"][s]["bcubed"][a]["f1"] for r in runs for s, a in columns]
     low, high = min(low, min(values) - 0.005), max(high, max(values) + 0.005)
     plot = width - left - 30
     height = top + row * len(columns) + height_pad
@@ -370,14 +361,14 @@ def splits_chart(runs: list[dict], columns: list[tuple[str, str]], width: int = 
                  f'goal {GOAL:.2f}</text>')
     for i, (set_name, agg) in enumerate(columns):
         y = top + i * row + row / 2
-        f1 = [r["bcubed"][set_name][agg]["f1"] for r in runs]
+        f1 = [r["report"][set_name]["bcubed"][agg]["f1"] for r in runs]
         parts.append(f'<text x="10" y="{y + 4:.1f}">{set_name.replace("_names", " names")}, {agg}</text>')
         mean = float(np.mean(f1))
         parts.append(f'<line x1="{x(mean):.1f}" y1="{y - 11:.1f}" x2="{x(mean):.1f}" y2="{y + 11:.1f}" '
                      f'stroke="#111827" stroke-width="2"/>')
         for r, v in zip(runs, f1):
-            fixed = r["seed"] is None
-            label = "fixed split" if fixed else f"seed {r['seed']}"
+            fixed = r["split_seed"] is None
+            label = "fixed split" if fixed else f"seed {r['split_seed']}"
             parts.append(f'<circle cx="{x(v):.1f}" cy="{y:.1f}" r="4.5" fill="{"#2563eb" if fixed else "none"}" '
                          f'stroke="#2563eb" stroke-width="1.5"><title>{label}: {v:.3f}</title></circle>')
     parts.append(f'<text x="10" y="{height - 6}" fill="#4b5563">filled: the fixed split every design was compared on; '
@@ -387,12 +378,10 @@ def splits_chart(runs: list[dict], columns: list[tuple[str, str]], width: int = 
 
 def splits(n: int, folds: int, log) -> tuple[str, str]:
     """The shipped design on the fixed split and on n random ones: the page's section (each split's B-cubed F1 and
-    their spread) and its chart (for SPLITS_CHART). The figures are also cached in benchmarks/out."""
+    their spread) and its chart (for SPLITS_CHART). The fixed split's run refreshes the shipped design's cache."""
     start = time.perf_counter()
     sets = train.load_sets()
-    runs = [run_split(sets, seed, folds, log) for seed in [None] + list(range(n))]
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "disambiguation_splits.json").write_text(json.dumps(runs), encoding="utf-8")
+    runs = [run_design(sets, train.SHIPPED, folds, log, split_seed=seed) for seed in [None] + list(range(n))]
     columns = [(sd.set_name, agg) for sd in sets for agg in ("macro", "micro")]
     lines = [SPLITS[0], "", "### How much the figures owe to one split of the names",
              "", f"Command: `python benchmarks/bench_disambiguation.py --skip-quality --fold-splits {n}` "
@@ -404,10 +393,10 @@ def splits(n: int, folds: int, log) -> tuple[str, str]:
              "| split | " + " | ".join(f"{s} {a}" for s, a in columns) + " | thresholds per fold | run |",
              "|---|" + "---|" * len(columns) + "---|---|"]
     for r in runs:
-        label = "fixed (the designs' split)" if r["seed"] is None else f"seed {r['seed']}"
-        lines.append(f"| {label} | " + " | ".join(fmt(r["bcubed"][s][a]) for s, a in columns) +
+        label = "fixed (the designs' split)" if r["split_seed"] is None else f"seed {r['split_seed']}"
+        lines.append(f"| {label} | " + " | ".join(fmt(r["report"][s]["bcubed"][a]) for s, a in columns) +
                      f" | {[tuple(t) for t in r['thresholds']]} | {r['run']}, {r['wall_s']:.0f} s |")
-    f1 = {c: [r["bcubed"][c[0]][c[1]]["f1"] for r in runs] for c in columns}
+    f1 = {c: [r["report"][c[0]]["bcubed"][c[1]]["f1"] for r in runs] for c in columns}
     lines.append("| **mean of all splits** | " + " | ".join(f"**{np.mean(f1[c]):.3f}**" for c in columns) + " | | |")
     lines.append("| lowest - highest | " + " | ".join(f"{min(f1[c]):.3f} - {max(f1[c]):.3f}" for c in columns) +
                  " | | |")

@@ -35,8 +35,9 @@ def test_designs_the_page_lists_and_those_a_run_would_drop(tmp_path, monkeypatch
 def test_the_splits_chart_draws_every_split_and_figure_against_the_goal():
     columns = [("labeled_names", "macro"), ("labeled_names", "micro"), ("dblp_names", "macro"), ("dblp_names", "micro")]
     figures = {None: (0.901, 0.892, 0.942, 0.904), 0: (0.895, 0.889, 0.938, 0.901), 1: (0.903, 0.892, 0.943, 0.901)}
-    runs = [{"seed": seed, "bcubed": {s: {a: {"f1": f1[i]} for i, (s2, a) in enumerate(columns) if s2 == s}
-                                      for s in ("labeled_names", "dblp_names")}} for seed, f1 in figures.items()]
+    runs = [{"split_seed": seed,
+             "report": {s: {"bcubed": {a: {"f1": f1[i]} for i, (s2, a) in enumerate(columns) if s2 == s}}
+                        for s in ("labeled_names", "dblp_names")}} for seed, f1 in figures.items()]
     svg = bench.splits_chart(runs, columns)
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
     assert svg.count("<circle") == len(runs) * len(columns)
